@@ -1,0 +1,108 @@
+"""The article record every reader produces, and the normalisations that make ids and dates stable."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+
+@dataclass
+class Article:
+    """One news article, cleaned. `text` is the body that passage offsets point into."""
+
+    id: str
+    title: str
+    text: str
+    url: str = ""
+    source: str = ""
+    published: str = ""
+    language: str = ""
+    metadata: dict = field(default_factory=dict)
+
+    def content_hash(self) -> str:
+        """Hash of everything that changes what is indexed; an unchanged hash means nothing to re-embed."""
+        h = hashlib.sha256()
+        for part in (self.title, self.text, self.url, self.source, self.published, self.language):
+            h.update(part.encode("utf-8"))
+            h.update(b"\x00")
+        h.update(repr(sorted(self.metadata.items())).encode("utf-8"))
+        return h.hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something a reader could not index, with where it was (file:line or URL) and why."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+_TRACKING = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|ref|cmpid)$", re.I)
+
+
+def canonical_url(url: str) -> str:
+    """The URL without fragment and tracking parameters, host lower-cased: copies of a link share an id."""
+    parts = urlsplit(url.strip())
+    if not parts.scheme or not parts.netloc:
+        return url.strip()
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)])
+    path = parts.path.rstrip("/") or "/"
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, query, ""))
+
+
+def stable_id(url: str, title: str, text: str) -> str:
+    """An id for an article that brought none: its canonical URL, else a hash of its content."""
+    if url.strip():
+        return canonical_url(url)
+    return "sha1:" + hashlib.sha1(f"{title}\x00{text}".encode()).hexdigest()[:20]
+
+
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_FORMATS = ("%Y/%m/%d", "%d.%m.%Y", "%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%Y%m%d", "%Y-%m-%d %H:%M:%S")
+
+
+def normalize_date(value: object) -> str:
+    """ISO 8601: `YYYY-MM-DD` for a date, UTC `YYYY-MM-DDTHH:MM:SSZ` for a datetime; '' if unreadable.
+
+    One form for every input makes date filters plain string comparisons.
+    """
+    if value is None or value == "":
+        return ""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not 0 <= value < 4e9:
+            return ""
+        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    text = str(value).strip()
+    if _DATE_ONLY.match(text):
+        try:
+            datetime.strptime(text, "%Y-%m-%d")
+        except ValueError:
+            return ""
+        return text
+    parsed: datetime | None = None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            parsed = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            for fmt in _FORMATS:
+                try:
+                    parsed = datetime.strptime(text, fmt)
+                    break
+                except ValueError:
+                    continue
+    if parsed is None:
+        return ""
+    if parsed.tzinfo is None and parsed.hour == parsed.minute == parsed.second == 0 and ":" not in text:
+        return parsed.strftime("%Y-%m-%d")
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC)
+    return parsed.strftime("%Y-%m-%dT%H:%M:%SZ")

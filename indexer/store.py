@@ -1,0 +1,403 @@
+"""The index folder: manifest, SQLite metadata store (the source of truth) and a derived vector store.
+
+Commit protocol (see docs/design.md): a batch of upserts and deletes is one SQLite transaction that
+writes articles, passages with their embeddings and the BM25 (FTS5) rows, and bumps `generation`.
+The vector store is derived state: `sync` brings it to the ids the database holds, adding stored
+embeddings and dropping deleted ids, so a crash anywhere leaves an index that opens and catches up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .article import Article
+from .chunk import Passage
+from .vectors import VectorStore, open_vector_store
+from .vectors.faiss_backend import write_atomic
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+DATABASE = "meta.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL, text TEXT NOT NULL, url TEXT NOT NULL, source TEXT NOT NULL,
+    published TEXT NOT NULL, language TEXT NOT NULL, metadata TEXT NOT NULL,
+    content_hash TEXT NOT NULL, indexed_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS articles_source ON articles(source);
+CREATE INDEX IF NOT EXISTS articles_published ON articles(published);
+CREATE TABLE IF NOT EXISTS passages (
+    pid INTEGER PRIMARY KEY AUTOINCREMENT,
+    article INTEGER NOT NULL REFERENCES articles(rowid) ON DELETE CASCADE,
+    ord INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+    embedding BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS passages_article ON passages(article);
+CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5(
+    title, text, content='articles', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2'
+);
+"""
+
+
+class IndexError_(RuntimeError):
+    """An index folder that cannot be used as asked; the message says what to do."""
+
+
+@dataclass
+class Manifest:
+    model: str
+    dim: int
+    backend: str = "faiss"
+    encoder: str = "torch"
+    index_type: str = "flat"
+    index_params: dict = field(default_factory=dict)
+    chunk_tokens: int = 128
+    overlap_tokens: int = 32
+    format_version: int = FORMAT_VERSION
+    created: str = ""
+    updated: str = ""
+    articles: int = 0
+    passages: int = 0
+    generation: int = 0
+
+    @classmethod
+    def read(cls, folder: Path) -> Manifest:
+        try:
+            data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise IndexError_(
+                f"{folder} is not a newsearch index (no {MANIFEST}); build one with `newsearch index`") from None
+        except (OSError, ValueError) as exc:
+            raise IndexError_(f"{folder / MANIFEST} is unreadable: {exc}") from exc
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise IndexError_(
+                f"{folder} has index format {version}; this newsearch reads format {FORMAT_VERSION}. "
+                f"Rebuild it: newsearch index SOURCES --index {folder} --rebuild"
+            )
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def write(self, folder: Path) -> None:
+        write_atomic(folder / MANIFEST, json.dumps(self.__dict__, indent=2, sort_keys=True))
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions on which articles may match; empty means all."""
+
+    sources: tuple[str, ...] = ()
+    since: str = ""
+    until: str = ""
+    language: str = ""
+    fields: tuple[tuple[str, str], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.sources or self.since or self.until or self.language or self.fields)
+
+    def sql(self, alias: str = "a") -> tuple[str, list]:
+        """A WHERE fragment over the articles table and its parameters."""
+        clauses, params = [], []
+        if self.sources:
+            clauses.append(f"{alias}.source IN ({','.join('?' * len(self.sources))})")
+            params.extend(self.sources)
+        if self.since:
+            clauses.append(f"{alias}.published >= ?")
+            params.append(self.since)
+        if self.until:
+            # A date bound includes that whole day: '2013-05-03' admits '2013-05-03T23:00:00Z'.
+            clauses.append(f"{alias}.published != '' AND {alias}.published <= ?")
+            params.append(self.until + ("T99" if len(self.until) == 10 else ""))
+        if self.language:
+            clauses.append(f"{alias}.language = ?")
+            params.append(self.language)
+        for key, value in self.fields:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", key):
+                raise ValueError(f"filter field {key!r}: use letters, digits and _ only")
+            clauses.append(f"json_extract({alias}.metadata, '$.{key}') = ?")
+            params.append(value)
+        return (" AND ".join(clauses) or "1"), params
+
+
+_STOPWORDS = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is", "it", "its",
+    "of", "on", "or", "that", "the", "to", "was", "were", "will", "with", "what", "which", "who", "whom",
+    "this", "these", "those", "how", "why", "when", "where", "do", "does", "did", "about", "into", "than",
+    "then",
+})
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 OR-query of the query's words (stop words dropped unless nothing else is left)."""
+    words = re.findall(r"\w+", text.lower())
+    kept = [w for w in words if w not in _STOPWORDS] or words
+    return " OR ".join(f'"{w}"' for w in dict.fromkeys(kept))
+
+
+@dataclass
+class WriteResult:
+    upserted: int = 0
+    deleted: int = 0
+    passages: int = 0
+    generation: int = 0
+
+
+class IndexStore:
+    """One index folder. Writers take the folder lock; readers use per-thread snapshot connections."""
+
+    def __init__(self, folder: Path, manifest: Manifest) -> None:
+        self.folder = Path(folder)
+        self.manifest = manifest
+        self._local = threading.local()
+        self._sync_lock = threading.Lock()
+        self._vectors: VectorStore | None = None
+        self._vectors_generation = -1
+        self._lock_file = None
+
+    # -- opening -------------------------------------------------------------------------------
+    @classmethod
+    def create_or_open(cls, folder: Path, manifest: Manifest) -> IndexStore:
+        """Open for writing, creating the folder on first use; refuses a different model."""
+        folder = Path(folder)
+        if (folder / MANIFEST).exists():
+            existing = Manifest.read(folder)
+            if existing.model != manifest.model:
+                raise IndexError_(
+                    f"{folder} was built with {existing.model}; it cannot take vectors from {manifest.model}. "
+                    "Use another --index folder or the same model."
+                )
+            existing.index_params = manifest.index_params or existing.index_params
+            if manifest.index_type != existing.index_type:
+                existing.index_type = manifest.index_type  # rebuilt from stored embeddings by sync
+            manifest = existing
+        else:
+            if folder.exists() and any(folder.iterdir()):
+                raise IndexError_(f"{folder} exists and is not a newsearch index; choose an empty or new folder")
+            folder.mkdir(parents=True, exist_ok=True)
+            manifest.created = manifest.updated = _now()
+        store = cls(folder, manifest)
+        store._init_db()
+        manifest.write(folder)
+        return store
+
+    @classmethod
+    def open(cls, folder: Path) -> IndexStore:
+        """Open an existing index for reading."""
+        folder = Path(folder)
+        store = cls(folder, Manifest.read(folder))
+        if not (folder / DATABASE).exists():
+            raise IndexError_(f"{folder / DATABASE} is missing; rebuild the index with `newsearch index`")
+        return store
+
+    def _init_db(self) -> None:
+        conn = self.connection()
+        conn.executescript(_SCHEMA)
+        conn.execute("INSERT OR IGNORE INTO state VALUES ('generation', '0')")
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (WAL: readers never block the writer and see whole commits)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.folder / DATABASE, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+        if self._vectors is not None:
+            self._vectors.close()
+        self.unlock()
+
+    # -- writer lock ---------------------------------------------------------------------------
+    def lock(self, wait: bool = False) -> None:
+        """Take the single-writer lock; a second writer waits or fails with a clear message."""
+        import fcntl
+
+        handle = open(self.folder / "write.lock", "a+")  # noqa: SIM115 - held for the writer's life
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            handle.close()
+            raise IndexError_(f"another process is writing to {self.folder}; wait for it to finish") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock_file = handle
+
+    def unlock(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    # -- reads ---------------------------------------------------------------------------------
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: everything read inside it is one committed generation."""
+        conn = self.connection()
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    @staticmethod
+    def generation(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("SELECT value FROM state WHERE key='generation'").fetchone()[0])
+
+    def counts(self, conn: sqlite3.Connection | None = None) -> tuple[int, int]:
+        conn = conn or self.connection()
+        articles = conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+        passages = conn.execute("SELECT count(*) FROM passages").fetchone()[0]
+        return articles, passages
+
+    def content_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        conn, out = self.connection(), {}
+        for start in range(0, len(ids), 500):
+            part = list(ids[start:start + 500])
+            rows = conn.execute(
+                f"SELECT id, content_hash FROM articles WHERE id IN ({','.join('?' * len(part))})", part)
+            out.update(dict(rows.fetchall()))
+        return out
+
+    def vectors(self, conn: sqlite3.Connection) -> VectorStore:
+        """The vector store in step with the generation `conn`'s snapshot sees.
+
+        Copy-on-write: a search holding the previous store keeps using it while the new one is made.
+        """
+        wanted = self.generation(conn)
+        current = self._vectors
+        if current is not None and self._vectors_generation == wanted:
+            return current
+        with self._sync_lock:
+            if self._vectors is not None and self._vectors_generation == wanted:
+                return self._vectors
+            m = self.manifest
+            if self._vectors is None:
+                store = open_vector_store(m.backend, self.folder, m.dim, m.index_type, m.index_params)
+            else:
+                store = self._vectors.copy()
+            self.sync(store, conn)
+            self._vectors, self._vectors_generation = store, wanted
+            return store
+
+    def sync(self, store: VectorStore, conn: sqlite3.Connection) -> None:
+        """Bring `store` to exactly the passage ids the database holds, from stored embeddings."""
+        db_ids = np.fromiter((r[0] for r in conn.execute("SELECT pid FROM passages ORDER BY pid")), dtype=np.int64)
+        have = store.ids()
+        extra = np.setdiff1d(have, db_ids, assume_unique=True)
+        missing = np.setdiff1d(db_ids, have, assume_unique=True)
+        can_delete = getattr(store, "can_delete", True)
+        if (len(extra) and not can_delete) or (len(missing) > len(db_ids) // 2 and hasattr(store, "rebuild")):
+            store.rebuild(db_ids, self.embeddings(conn, db_ids))
+            return
+        store.delete(extra)
+        if len(missing):
+            store.add(missing, self.embeddings(conn, missing))
+
+    def embeddings(self, conn: sqlite3.Connection, pids: np.ndarray) -> np.ndarray:
+        """Stored vectors of these passages, in the order given."""
+        out = np.zeros((len(pids), self.manifest.dim), dtype=np.float32)
+        if not len(pids):
+            return out
+        position = {int(p): i for i, p in enumerate(pids)}
+        if len(pids) * 4 > (conn.execute("SELECT max(pid) FROM passages").fetchone()[0] or 0):
+            rows = conn.execute("SELECT pid, embedding FROM passages")  # most of them: one scan
+            for pid, blob in rows:
+                i = position.get(pid)
+                if i is not None:
+                    out[i] = np.frombuffer(blob, dtype=np.float32)
+            return out
+        for start in range(0, len(pids), 900):
+            part = [int(p) for p in pids[start:start + 900]]
+            q = f"SELECT pid, embedding FROM passages WHERE pid IN ({','.join('?' * len(part))})"
+            for pid, blob in conn.execute(q, part):
+                out[position[pid]] = np.frombuffer(blob, dtype=np.float32)
+        return out
+
+    # -- writes --------------------------------------------------------------------------------
+    def write(
+        self,
+        upserts: Iterable[tuple[Article, Sequence[Passage], np.ndarray]] = (),
+        deletes: Iterable[str] = (),
+    ) -> WriteResult:
+        """One atomic batch: every article in it becomes visible, with all its passages, or none does."""
+        conn, result, now = self.connection(), WriteResult(), _now()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for article_id in deletes:
+                result.deleted += self._delete(conn, article_id)
+            for article, passages, vectors in upserts:
+                self._delete(conn, article.id)
+                cur = conn.execute(
+                    "INSERT INTO articles (id, title, text, url, source, published, language, metadata,"
+                    " content_hash, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (article.id, article.title, article.text, article.url, article.source, article.published,
+                     article.language, json.dumps(article.metadata, ensure_ascii=False, default=str),
+                     article.content_hash(), now),
+                )
+                rowid = cur.lastrowid
+                conn.execute("INSERT INTO articles_fts (rowid, title, text) VALUES (?,?,?)",
+                             (rowid, article.title, article.text))
+                conn.executemany(
+                    'INSERT INTO passages (article, ord, start, "end", embedding) VALUES (?,?,?,?,?)',
+                    [(rowid, p.ord, p.start, p.end, np.asarray(v, dtype=np.float32).tobytes())
+                     for p, v in zip(passages, vectors, strict=True)],
+                )
+                result.upserted += 1
+                result.passages += len(passages)
+            result.generation = self.generation(conn) + 1
+            conn.execute("UPDATE state SET value=? WHERE key='generation'", (str(result.generation),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return result
+
+    @staticmethod
+    def _delete(conn: sqlite3.Connection, article_id: str) -> int:
+        row = conn.execute("SELECT rowid, title, text FROM articles WHERE id=?", (article_id,)).fetchone()
+        if row is None:
+            return 0
+        conn.execute("INSERT INTO articles_fts (articles_fts, rowid, title, text) VALUES ('delete', ?, ?, ?)", row)
+        conn.execute("DELETE FROM articles WHERE rowid=?", (row[0],))
+        return 1
+
+    def checkpoint(self) -> None:
+        """Save the vector store at the database's generation and refresh the manifest's counts."""
+        with self.snapshot() as conn:
+            store = self.vectors(conn)
+            generation = self.generation(conn)
+            articles, passages = self.counts(conn)
+        if store.generation() != generation:
+            store.save(generation)
+        m = self.manifest
+        m.articles, m.passages, m.generation, m.updated = articles, passages, generation, _now()
+        m.index_type = store.index_type
+        m.write(self.folder)

@@ -1,0 +1,52 @@
+"""The vector store contract: what the index needs from any engine that holds passage vectors.
+
+Vectors are keyed by passage id (an int64 that is never reused). The metadata store is the truth; a
+vector store is brought in step with it by `sync`, so any engine that can add, delete, list its ids and
+search can back newsearch.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+
+class VectorStore(ABC):
+    """Inner-product search over unit vectors keyed by passage id."""
+
+    index_type: str = ""
+
+    @abstractmethod
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def delete(self, ids: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def ids(self) -> np.ndarray:
+        """Every id held, sorted."""
+
+    @abstractmethod
+    def search(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids) of shape (len(queries), k), best first; id -1 pads when fewer exist."""
+
+    @abstractmethod
+    def count(self) -> int: ...
+
+    @abstractmethod
+    def save(self, generation: int) -> None:
+        """Persist what is held as the state of `generation`, atomically."""
+
+    @abstractmethod
+    def generation(self) -> int:
+        """The generation last saved or loaded; -1 for none."""
+
+    def copy(self) -> VectorStore:
+        """An independent copy that can be changed while searches run on this one."""
+        return self
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources."""
