@@ -32,13 +32,40 @@ def cmd_index(args: argparse.Namespace) -> int:
     from indexer.readers import read_sources
 
     config = IndexConfig(model=args.model, encoder=args.encoder, chunk_tokens=args.chunk_tokens,
-                         overlap_tokens=args.overlap_tokens, index_type=args.index_type, batch_articles=args.batch)
+                         overlap_tokens=args.overlap_tokens, index_type=args.index_type,
+                         index_params=_params(args.param), batch_articles=args.batch)
     with Indexer(args.index, config) as indexer:
         report = indexer.add(read_sources(args.sources, config.max_chars), progress=not args.quiet)
     for problem in report.problems:
         print(f"skipped {problem}", file=sys.stderr)
     print(report.summary(), file=sys.stderr)
     return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def _params(items: list[str] | None) -> dict:
+    params = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or key not in ("M", "efConstruction", "efSearch", "nlist", "nprobe"):
+            raise ValueError(f"--param {item!r}: expected M, efConstruction, efSearch, nlist or nprobe =NUMBER")
+        params[key] = int(value)
+    return params
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    """Rebuild the vector index from stored embeddings: change type or parameters without re-encoding."""
+    from indexer.store import IndexStore, Manifest
+
+    manifest = Manifest.read(args.index)
+    manifest.index_type = args.index_type or manifest.index_type
+    manifest.index_params = {**manifest.index_params, **_params(args.param)}
+    store = IndexStore.create_or_open(args.index, manifest, lock=True)
+    try:
+        store.checkpoint()
+    finally:
+        store.close()
+    print(f"rebuilt {args.index} as {manifest.index_type} {manifest.index_params or ''}", file=sys.stderr)
+    return EXIT_OK
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
@@ -129,9 +156,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-tokens", type=int, default=128, help="passage size in model tokens (default 128)")
     p.add_argument("--overlap-tokens", type=int, default=32, help="sentences repeated between passages, in tokens")
     p.add_argument("--index-type", choices=INDEX_TYPES, default="flat", help="FAISS index type (default flat)")
+    p.add_argument("--param", action="append", help="index parameter, e.g. efSearch=128 or nprobe=32 (repeatable)")
     p.add_argument("--batch", type=int, default=256, help="articles per atomic commit")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("rebuild", help="rebuild the vector index from stored embeddings (no re-encoding)")
+    _add_index_arg(p)
+    p.add_argument("--index-type", choices=INDEX_TYPES, help="new FAISS index type")
+    p.add_argument("--param", action="append", help="index parameter, e.g. efSearch=128 or nprobe=32 (repeatable)")
+    p.set_defaults(func=cmd_rebuild)
 
     p = sub.add_parser("delete", help="delete articles by id")
     p.add_argument("ids", nargs="+")

@@ -64,19 +64,23 @@ class Indexer:
                  embedder: Embedder | None = None, wait_for_lock: bool = False) -> None:
         self.config = config or IndexConfig()
         model = canonical_model_name(self.config.model if embedder is None else embedder.model)
-        self.embedder = embedder
+        self._embedder = embedder
         dim = embedder.dim if embedder else 0
         manifest = Manifest(model=model, dim=dim, backend=self.config.backend, encoder=self.config.encoder,
                             index_type=self.config.index_type,
                             index_params=dict(self.config.index_params), chunk_tokens=self.config.chunk_tokens,
                             overlap_tokens=self.config.overlap_tokens)
-        self.store = IndexStore.create_or_open(Path(index_dir), manifest)
-        self.store.lock(wait=wait_for_lock)
-        if self.embedder is None:
-            self.embedder = Embedder(self.store.manifest.model, self.store.manifest.encoder)
+        self.store = IndexStore.create_or_open(Path(index_dir), manifest, lock=True, wait=wait_for_lock)
         if not self.store.manifest.dim:
             self.store.manifest.dim = self.embedder.dim
             self.store.manifest.write(self.store.folder)
+
+    @property
+    def embedder(self) -> Embedder:
+        """The model, loaded on first use: a run over unchanged articles never pays for loading it."""
+        if self._embedder is None:
+            self._embedder = Embedder(self.store.manifest.model, self.store.manifest.encoder)
+        return self._embedder
 
     def close(self) -> None:
         self.store.close()

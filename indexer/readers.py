@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .article import Article, Problem, normalize_date, stable_id
-from .clean import clean_text
+from .clean import clean_text, scrub
 
 MAX_ARTICLE_CHARS = 1_000_000
 MAX_ID_CHARS = 512
@@ -212,11 +212,13 @@ def make_article(where: str, max_chars: int, *, id: str = "", title: str = "", t
     body = clean_text(text)
     title = " ".join(clean_text(title).split())
     if not body:
-        return Problem(where, "article has no text" + (f" (title {title[:60]!r})" if title else ""))
+        if not title:
+            return Problem(where, "article has no text and no title")
+        body = title  # a headline-only item (common in feeds) is searchable by its headline
     article_id = " ".join(clean_text(str(id)).split()) or stable_id(rest.get("url", ""), title, body)
     if len(article_id) > MAX_ID_CHARS:
         return Problem(where, f"id is {len(article_id)} characters; the limit is {MAX_ID_CHARS}")
-    return Article(id=article_id, title=title, text=body, **rest)
+    return Article(id=article_id, title=title, text=body, **scrub(rest))
 
 
 def _article_from_text(text: str, path: Path, where: str, max_chars: int) -> Item:
@@ -260,7 +262,8 @@ def _read_feed(data: bytes, where: str, max_chars: int) -> Iterator[Item]:
         stamp = entry.get("published_parsed") or entry.get("updated_parsed")
         published = "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}Z".format(*stamp[:6]) if stamp else ""
         yield make_article(
-            f"{where}#entry{number}", max_chars, id=entry.get("id", "") or entry.get("link", ""),
+            # A guid that is only the link gives way to the canonical link (tracking parameters dropped).
+            f"{where}#entry{number}", max_chars, id="" if entry.get("id") == entry.get("link") else entry.get("id", ""),
             title=entry.get("title", ""), text=text, url=entry.get("link", ""), source=outlet,
             published=published, language=feed.feed.get("language", ""),
         )

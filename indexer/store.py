@@ -21,12 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from . import dedup
 from .article import Article
 from .chunk import Passage
 from .vectors import VectorStore, open_vector_store
 from .vectors.faiss_backend import write_atomic
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: near-duplicate groups (articles.dup_group, article_bands)
 MANIFEST = "manifest.json"
 DATABASE = "meta.sqlite"
 
@@ -37,8 +38,14 @@ CREATE TABLE IF NOT EXISTS articles (
     id TEXT NOT NULL UNIQUE,
     title TEXT NOT NULL, text TEXT NOT NULL, url TEXT NOT NULL, source TEXT NOT NULL,
     published TEXT NOT NULL, language TEXT NOT NULL, metadata TEXT NOT NULL,
-    content_hash TEXT NOT NULL, indexed_at TEXT NOT NULL
+    content_hash TEXT NOT NULL, indexed_at TEXT NOT NULL,
+    dup_group INTEGER NOT NULL DEFAULT 0, minhash BLOB
 );
+CREATE TABLE IF NOT EXISTS article_bands (
+    band TEXT NOT NULL, article INTEGER NOT NULL REFERENCES articles(rowid) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS article_bands_band ON article_bands(band);
+CREATE INDEX IF NOT EXISTS article_bands_article ON article_bands(article);
 CREATE INDEX IF NOT EXISTS articles_source ON articles(source);
 CREATE INDEX IF NOT EXISTS articles_published ON articles(published);
 CREATE TABLE IF NOT EXISTS passages (
@@ -52,6 +59,10 @@ CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5(
     title, text, content='articles', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2'
 );
 """
+
+
+# The manifest is written before the database, so a creation cut short leaves at most these.
+_CREATION_LEFTOVERS = frozenset({"write.lock", MANIFEST + ".tmp"})
 
 
 class IndexError_(RuntimeError):
@@ -88,7 +99,7 @@ class Manifest:
         if version != FORMAT_VERSION:
             raise IndexError_(
                 f"{folder} has index format {version}; this newsearch reads format {FORMAT_VERSION}. "
-                f"Rebuild it: newsearch index SOURCES --index {folder} --rebuild"
+                f"Build it again: delete {folder} and run `newsearch index SOURCES --index {folder}`"
             )
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
@@ -171,32 +182,46 @@ class IndexStore:
         self._sync_lock = threading.Lock()
         self._vectors: VectorStore | None = None
         self._vectors_generation = -1
+        self._current: tuple[VectorStore | None, int] = (None, -1)
         self._lock_file = None
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
-    def create_or_open(cls, folder: Path, manifest: Manifest) -> IndexStore:
-        """Open for writing, creating the folder on first use; refuses a different model."""
+    def create_or_open(cls, folder: Path, manifest: Manifest, lock: bool = False, wait: bool = False) -> IndexStore:
+        """Open for writing, creating the folder on first use; refuses a different model.
+
+        With `lock` the writer lock is taken before anything in the folder is written: a second writer
+        that is refused leaves the manifest and the database as they were.
+        """
         folder = Path(folder)
-        if (folder / MANIFEST).exists():
-            existing = Manifest.read(folder)
-            if existing.model != manifest.model:
-                raise IndexError_(
-                    f"{folder} was built with {existing.model}; it cannot take vectors from {manifest.model}. "
-                    "Use another --index folder or the same model."
-                )
-            existing.index_params = manifest.index_params or existing.index_params
-            if manifest.index_type != existing.index_type:
-                existing.index_type = manifest.index_type  # rebuilt from stored embeddings by sync
-            manifest = existing
-        else:
-            if folder.exists() and any(folder.iterdir()):
+        if not (folder / MANIFEST).exists():
+            # What a creation interrupted before its manifest was written can leave; anything else is foreign.
+            if folder.exists() and any(p.name not in _CREATION_LEFTOVERS for p in folder.iterdir()):
                 raise IndexError_(f"{folder} exists and is not a newsearch index; choose an empty or new folder")
             folder.mkdir(parents=True, exist_ok=True)
-            manifest.created = manifest.updated = _now()
         store = cls(folder, manifest)
-        store._init_db()
-        manifest.write(folder)
+        try:
+            if lock:
+                store.lock(wait=wait)
+            if (folder / MANIFEST).exists():
+                existing = Manifest.read(folder)
+                if existing.model != manifest.model:
+                    raise IndexError_(
+                        f"{folder} was built with {existing.model}; it cannot take vectors from {manifest.model}. "
+                        "Use another --index folder or the same model."
+                    )
+                existing.index_params = manifest.index_params or existing.index_params
+                if manifest.index_type != existing.index_type:
+                    existing.index_type = manifest.index_type  # rebuilt from stored embeddings by sync
+                store.manifest = manifest = existing
+            else:
+                manifest.created = manifest.updated = _now()
+            # Manifest first: a crash before the database exists leaves a folder that the next run completes.
+            manifest.write(folder)
+            store._init_db()
+        except BaseException:
+            store.close()
+            raise
         return store
 
     @classmethod
@@ -204,14 +229,18 @@ class IndexStore:
         """Open an existing index for reading."""
         folder = Path(folder)
         store = cls(folder, Manifest.read(folder))
+        unfinished = f"{folder} was never finished (its creation stopped early); run `newsearch index` into it again"
         if not (folder / DATABASE).exists():
-            raise IndexError_(f"{folder / DATABASE} is missing; rebuild the index with `newsearch index`")
+            raise IndexError_(unfinished)
+        if store.connection().execute("SELECT 1 FROM sqlite_master WHERE name='state'").fetchone() is None:
+            store.close()
+            raise IndexError_(unfinished)
         return store
 
     def _init_db(self) -> None:
-        conn = self.connection()
-        conn.executescript(_SCHEMA)
-        conn.execute("INSERT OR IGNORE INTO state VALUES ('generation', '0')")
+        # One transaction: a crash leaves every table or none (and `open` then says to run the indexer).
+        self.connection().executescript(
+            "BEGIN;" + _SCHEMA + "INSERT OR IGNORE INTO state VALUES ('generation', '0'); COMMIT;")
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection (WAL: readers never block the writer and see whole commits)."""
@@ -292,8 +321,8 @@ class IndexStore:
         Copy-on-write: a search holding the previous store keeps using it while the new one is made.
         """
         wanted = self.generation(conn)
-        current = self._vectors
-        if current is not None and self._vectors_generation == wanted:
+        current, generation = self._current  # one read: a store and its generation, never two halves
+        if current is not None and generation == wanted:
             return current
         with self._sync_lock:
             if self._vectors is not None and self._vectors_generation == wanted:
@@ -305,6 +334,7 @@ class IndexStore:
                 store = self._vectors.copy()
             self.sync(store, conn)
             self._vectors, self._vectors_generation = store, wanted
+            self._current = (store, wanted)
             return store
 
     def sync(self, store: VectorStore, conn: sqlite3.Connection) -> None:
@@ -363,6 +393,7 @@ class IndexStore:
                      article.content_hash(), now),
                 )
                 rowid = cur.lastrowid
+                self._group_duplicates(conn, rowid, article.text)
                 conn.execute("INSERT INTO articles_fts (rowid, title, text) VALUES (?,?,?)",
                              (rowid, article.title, article.text))
                 conn.executemany(
@@ -379,6 +410,23 @@ class IndexStore:
             conn.execute("ROLLBACK")
             raise
         return result
+
+    @staticmethod
+    def _group_duplicates(conn: sqlite3.Connection, rowid: int, text: str) -> None:
+        """Put the article in the group of an earlier near-duplicate (a wire copy), else in its own group."""
+        sig = dedup.signature(text)
+        keys = dedup.band_keys(sig)
+        group = rowid
+        candidates = conn.execute(
+            "SELECT DISTINCT a.rowid, a.dup_group, a.minhash FROM article_bands b "
+            f"JOIN articles a ON a.rowid = b.article WHERE b.band IN ({','.join('?' * len(keys))}) ORDER BY a.rowid",
+            keys).fetchall()
+        for _, candidate_group, blob in candidates:
+            if dedup.similarity(sig, np.frombuffer(blob, dtype=np.uint64)) >= dedup.THRESHOLD:
+                group = candidate_group
+                break
+        conn.execute("UPDATE articles SET dup_group=?, minhash=? WHERE rowid=?", (group, sig.tobytes(), rowid))
+        conn.executemany("INSERT INTO article_bands (band, article) VALUES (?, ?)", [(k, rowid) for k in keys])
 
     @staticmethod
     def _delete(conn: sqlite3.Connection, article_id: str) -> int:

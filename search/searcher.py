@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.chunk import sentence_spans
 from indexer.embed import Embedder, canonical_model_name
 from indexer.store import Filters, IndexError_, IndexStore, fts_query
 
@@ -18,17 +19,38 @@ from . import fusion
 from .types import PassageHit, SearchResponse, SearchResult
 
 MODES = ("dense", "lexical", "hybrid")
+FUSIONS = ("convex", "rrf")
+# Chosen on allsides_neus and carried unchanged to the other sets (benchmarks/README.md).
+CONVEX_DENSE_WEIGHT = 0.5
 # Below this many allowed passages a filtered dense search is exact over the stored embeddings.
 EXACT_FILTER_LIMIT = 50_000
 
 
+SORTS = ("relevance", "date")
+
+
 @dataclass(frozen=True)
 class SearchOptions:
-    """Per-request knobs with explicit defaults; `mode` None means the index default."""
+    """Per-request knobs with explicit defaults; `mode` None means the index default.
+
+    fusion (hybrid mode): 'convex', 0.5 * minmax(dense) + 0.5 * minmax(BM25), or 'rrf' (k=60).
+
+    recency_half_life_days: an article this many days older than the newest result loses a quarter of its
+    score (multiplier 0.5 + 0.5 * 2^(-age / half_life)), so recency re-orders close calls only.
+    max_per_source: at most this many results from one outlet (0: no cap), for diverse results.
+    sort: 'relevance', or 'date' (newest first among the relevant candidates).
+    collapse_duplicates: near-duplicates (wire copies, found at index time) become one result, the best
+    ranked, whose `also_published_by` names the other outlets.
+    """
 
     mode: str | None = None
+    fusion: str = "convex"
     passages: int = 3
     depth: int = 100
+    recency_half_life_days: float = 0.0
+    max_per_source: int = 0
+    sort: str = "relevance"
+    collapse_duplicates: bool = True
 
 
 class Searcher:
@@ -56,18 +78,30 @@ class Searcher:
         mode = options.mode or self.default_mode
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        if options.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}")
+        if options.sort not in SORTS:
+            raise ValueError(f"sort must be one of {', '.join(SORTS)}")
         filters = filters or Filters()
         depth = max(options.depth, offset + k)
         qvec = self.embedder.encode_query(query) if mode != "lexical" else None
         with self.store.snapshot() as conn:
-            ranked = self._retrieve(conn, query, qvec, mode, depth, filters)
+            ranked = self._retrieve(conn, query, qvec, mode, depth, filters, options.fusion)
+            fields = _article_fields(conn, ranked)
+            copies: dict[int, list[int]] = {}
+            if options.collapse_duplicates:
+                ranked, copies = collapse(ranked, {rowid: f[2] for rowid, f in fields.items()})
+            if options.recency_half_life_days or options.max_per_source or options.sort == "date":
+                ranked = _news_order(ranked, fields, options)
             page = ranked[offset:offset + k]
             results = self._present(conn, query, qvec, page, options.passages)
+            for result, (rowid, _) in zip(results, page, strict=True):
+                result.also_published_by = [fields[c][0] or self._id(conn, c) for c in copies.get(rowid, [])]
         return SearchResponse(query=query, results=results, mode=mode,
                               took_ms=round((time.perf_counter() - started) * 1000, 3))
 
     # -- retrieve + fuse -----------------------------------------------------------------------
-    def _retrieve(self, conn, query, qvec, mode, depth, filters) -> list[tuple[int, float]]:
+    def _retrieve(self, conn, query, qvec, mode, depth, filters, fuse="convex") -> list[tuple[int, float]]:
         """(article rowid, score) best first."""
         if mode == "dense":
             return self._dense(conn, qvec, depth, filters)
@@ -75,12 +109,14 @@ class Searcher:
             return self._lexical(conn, query, depth, filters)
         dense = self._dense(conn, qvec, depth, filters)
         lexical = self._lexical(conn, query, depth, filters)
-        return fusion.rrf([[key for key, _ in dense], [key for key, _ in lexical]])
+        if fuse == "rrf":
+            return fusion.rrf([[key for key, _ in dense], [key for key, _ in lexical]])
+        return fusion.convex([dict(dense), dict(lexical)], [CONVEX_DENSE_WEIGHT, 1 - CONVEX_DENSE_WEIGHT])
 
     def _dense(self, conn, qvec, depth, filters) -> list[tuple[int, float]]:
         """Articles by their best passage's cosine similarity."""
         vectors = self.store.vectors(conn)
-        fetch = depth * 4
+        fetch = depth * 8  # passages, so that about `depth` distinct articles come back
         if filters:
             where, params = filters.sql("a")
             allowed = np.fromiter((r[0] for r in conn.execute(
@@ -142,12 +178,14 @@ class Searcher:
             else:  # lexical mode: rank passages by how many query words they hold
                 sims = np.array([_term_hits(text[r[2]:r[3]], terms) for r in rows], dtype=np.float32)
             order = np.argsort(-sims, kind="stable")[:per_result]
-            hits = [PassageHit(text=text[rows[i][2]:rows[i][3]], start=rows[i][2], end=rows[i][3],
-                               score=round(float(sims[i]), 6), highlights=highlight(text[rows[i][2]:rows[i][3]], terms))
-                    for i in order]
+            hits = [_passage_hit(text, rows[i][2], rows[i][3], float(sims[i]), terms) for i in order]
             results.append(SearchResult(id=article_id, title=title, source=source, url=url, published=published,
                                         score=round(float(score), 6), passages=hits, language=language))
         return results
+
+    @staticmethod
+    def _id(conn: sqlite3.Connection, rowid: int) -> str:
+        return conn.execute("SELECT id FROM articles WHERE rowid=?", (rowid,)).fetchone()[0]
 
     # -- articles and stats --------------------------------------------------------------------
     def article(self, article_id: str) -> dict | None:
@@ -176,6 +214,68 @@ class Searcher:
                 "created": m.created, "updated": m.updated, "format_version": m.format_version}
 
 
+def _article_fields(conn: sqlite3.Connection, ranked: list[tuple[int, float]]) -> dict[int, tuple[str, str, int]]:
+    """(source, published, duplicate group) of each ranked article."""
+    rows = _in(conn, "SELECT rowid, source, published, dup_group FROM articles WHERE rowid IN ({})",
+               [r for r, _ in ranked])
+    return {rowid: (source, published, group) for rowid, source, published, group in rows}
+
+
+def collapse(ranked: list[tuple[int, float]], groups: dict[int, int]) -> tuple[list, dict[int, list[int]]]:
+    """Keep the best-ranked article of each near-duplicate group; map it to the others it stands for."""
+    kept, copies, leader = [], {}, {}
+    for rowid, score in ranked:
+        group = groups.get(rowid, rowid)
+        if group in leader:
+            copies.setdefault(leader[group], []).append(rowid)
+            continue
+        leader[group] = rowid
+        kept.append((rowid, score))
+    return kept, copies
+
+
+def recency_multiplier(age_days: float, half_life_days: float) -> float:
+    """0.5 + 0.5 * 2^(-age / half_life): 1 for the newest, 0.75 one half-life older, never below 0.5."""
+    return 0.5 + 0.5 * 2.0 ** (-max(age_days, 0.0) / half_life_days)
+
+
+def _days(published: str) -> float | None:
+    from datetime import datetime
+
+    if not published:
+        return None
+    try:
+        stamp = datetime.fromisoformat(published.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return stamp.replace(tzinfo=None).timestamp() / 86400
+
+
+def _news_order(ranked: list[tuple[int, float]], fields: dict[int, tuple[str, str, int]],
+                options: SearchOptions) -> list[tuple[int, float]]:
+    """Recency boost, then date sort, then the per-outlet cap, over the retrieved candidates."""
+    if options.recency_half_life_days > 0:
+        days = {rowid: _days(fields[rowid][1]) for rowid, _ in ranked}
+        newest = max((d for d in days.values() if d is not None), default=None)
+        if newest is not None:
+            ranked = sorted(
+                ((rowid, score * (recency_multiplier(newest - days[rowid], options.recency_half_life_days)
+                                  if days[rowid] is not None else 0.5)) for rowid, score in ranked),
+                key=lambda item: (-item[1], item[0]))
+    if options.sort == "date":
+        ranked = sorted(ranked, key=lambda item: (fields[item[0]][1], -item[0]), reverse=True)
+    if options.max_per_source > 0:
+        seen: dict[str, int] = {}
+        capped = []
+        for rowid, score in ranked:
+            source = fields[rowid][0]
+            if seen.get(source, 0) < options.max_per_source:
+                seen[source] = seen.get(source, 0) + 1
+                capped.append((rowid, score))
+        ranked = capped
+    return ranked
+
+
 def _in(conn: sqlite3.Connection, sql: str, values: list) -> list:
     """Run `sql` with its IN ({}) list filled, in chunks under SQLite's variable limit."""
     out = []
@@ -188,6 +288,25 @@ def _in(conn: sqlite3.Connection, sql: str, values: list) -> list:
 def query_terms(query: str) -> list[str]:
     """Lower-cased query words worth marking (the lexical index's stop words dropped)."""
     return [w.strip('"') for w in fts_query(query).split(" OR ") if w]
+
+
+def _passage_hit(body: str, start: int, end: int, score: float, terms: list[str]) -> PassageHit:
+    text = body[start:end]
+    marks = highlight(text, terms)
+    return PassageHit(text=text, start=start, end=end, score=round(score, 6), highlights=marks,
+                      sentences=best_sentences(text, marks))
+
+
+def best_sentences(text: str, marks: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The sentence(s) of `text` holding the most distinct marked words; none when nothing is marked."""
+    if not marks:
+        return []
+    scored = []
+    for s, e in sentence_spans(text):
+        words = {text[a:b].lower() for a, b in marks if s <= a and b <= e}
+        scored.append((len(words), s, e))
+    best = max(n for n, _, _ in scored)
+    return [(s, e) for n, s, e in scored if n == best]
 
 
 def _term_hits(text: str, terms: list[str]) -> int:

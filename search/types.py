@@ -8,13 +8,15 @@ from dataclasses import asdict, dataclass, field
 @dataclass
 class PassageHit:
     """A passage of the article: `start`/`end` are character offsets into the article body;
-    `highlights` are [start, end) offsets of query words within `text`."""
+    `highlights` are [start, end) offsets of query words within `text`, `sentences` those of its best
+    sentence(s): the ones holding the most distinct query words."""
 
     text: str
     start: int
     end: int
     score: float
     highlights: list[tuple[int, int]] = field(default_factory=list)
+    sentences: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -33,7 +35,8 @@ class SearchResult:
 
     @classmethod
     def from_dict(cls, data: dict) -> SearchResult:
-        passages = [PassageHit(**{**p, "highlights": [tuple(h) for h in p.get("highlights", [])]})
+        passages = [PassageHit(**{**p, "highlights": [tuple(h) for h in p.get("highlights", [])],
+                                  "sentences": [tuple(h) for h in p.get("sentences", [])]})
                     for p in data.get("passages", [])]
         known = cls.__dataclass_fields__
         return cls(**{**{k: v for k, v in data.items() if k in known}, "passages": passages})

@@ -16,6 +16,7 @@ import numpy as np
 from .base import VectorStore
 
 INDEX_TYPES = ("flat", "hnsw", "ivf", "ivf-sq8")
+BUILD_PARAMS = ("M", "efConstruction", "nlist")  # changing these needs a rebuild; efSearch/nprobe do not
 
 
 def _factory(index_type: str, dim: int, n: int, params: dict) -> faiss.Index:
@@ -50,8 +51,10 @@ class FaissStore(VectorStore):
         data_file, info_file = self._files
         try:
             info = json.loads(info_file.read_text())
-            if info.get("index_type") != self.index_type or info.get("dim") != self.dim:
-                return  # a different type was asked for: it is rebuilt from stored embeddings by sync
+            built = {k: v for k, v in info.get("params", {}).items() if k in BUILD_PARAMS}
+            wanted = {k: v for k, v in self.params.items() if k in BUILD_PARAMS}
+            if info.get("index_type") != self.index_type or info.get("dim") != self.dim or built != wanted:
+                return  # another type or shape was asked for: sync rebuilds it from the stored embeddings
             index = faiss.read_index(str(data_file))
         except (OSError, ValueError, RuntimeError):
             return  # missing or unreadable: sync rebuilds it from the stored embeddings

@@ -1,0 +1,121 @@
+"""A Python client for the newsearch HTTP API, returning the library's own typed results.
+
+    from api.client import NewsearchClient
+
+    with NewsearchClient("http://127.0.0.1:8000") as client:
+        response = client.search("Russia stance on DPRK sanctions", k=5)   # a search.SearchResponse
+        print(response.results[0].title, response.results[0].passages[0].highlights)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from search.types import SearchResponse
+
+
+class NewsearchError(RuntimeError):
+    """The server answered with an error (`status` is the HTTP status, `detail` its explanation),
+    or could not be reached (`status` 0)."""
+
+    def __init__(self, status: int, detail: Any, method: str = "", url: str = "") -> None:
+        self.status, self.detail, self.method, self.url = status, detail, method, url
+        where = f"{method} {url}: " if method else ""
+        super().__init__(f"{where}{status} {_describe(detail)}" if status else f"{where}{_describe(detail)}")
+
+
+def _describe(detail: Any) -> str:
+    if isinstance(detail, list):  # FastAPI validation errors: name the fields
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                loc = ".".join(str(x) for x in item.get("loc", ()) if x not in ("query", "body"))
+                parts.append(f"{loc}: {item.get('msg', '')}" if loc else str(item.get("msg", "")))
+            else:
+                parts.append(str(item))
+        return "; ".join(parts)
+    return str(detail)
+
+
+class NewsearchClient:
+    """Talks to one newsearch server. `api_key` is sent as a Bearer token (needed for writes, and for
+    reads when the server has a read key). Thread-safe: one client may be shared by threads."""
+
+    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        headers = {"Accept": "application/json", "User-Agent": "newsearch-client/0.1"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> NewsearchClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, *, ok_404: bool = False, **kwargs: Any) -> httpx.Response | None:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise NewsearchError(0, f"cannot reach {self.base_url}: {exc}", method, path) from exc
+        if response.status_code == 404 and ok_404:
+            return None
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except (ValueError, AttributeError):
+                detail = response.text or response.reason_phrase
+            raise NewsearchError(response.status_code, detail, method, path)
+        return response
+
+    # -- reads -------------------------------------------------------------------------------------
+    def search(self, q: str, k: int = 10, offset: int = 0, mode: str | None = None, sources: Iterable[str] = (),
+               since: str | None = None, until: str | None = None, language: str | None = None,
+               fields: Iterable[tuple[str, str]] = ()) -> SearchResponse:
+        """Ranked articles with their best passages, as the library's `SearchResponse`."""
+        body: dict[str, Any] = {"q": q, "k": k, "offset": offset}
+        optional = {"mode": mode, "since": since, "until": until, "language": language}
+        body.update({key: value for key, value in optional.items() if value})
+        if sources := list(sources):
+            body["source"] = sources
+        if fields := [f"{key}={value}" for key, value in fields]:
+            body["field"] = fields
+        return SearchResponse.from_dict(self._request("POST", "/search", json=body).json())
+
+    def article(self, article_id: str) -> dict | None:
+        """The stored article (text, metadata, passages), or None when the id is unknown."""
+        response = self._request("GET", f"/articles/{quote(article_id, safe='')}", ok_404=True)
+        return None if response is None else response.json()
+
+    def stats(self) -> dict:
+        return self._request("GET", "/stats").json()
+
+    def health(self) -> dict:
+        return self._request("GET", "/health").json()
+
+    def ready(self) -> bool:
+        """True when the server has its index loaded."""
+        try:
+            self._request("GET", "/ready")
+        except NewsearchError:
+            return False
+        return True
+
+    # -- writes (need the API key) -------------------------------------------------------------------
+    def add_articles(self, articles: list[dict]) -> dict:
+        """Upsert articles by id ({"id", "title", "text", "url", "source", "published", "language",
+        "metadata"}); returns {"indexed", "unchanged", "passages", "ids"}."""
+        return self._request("POST", "/articles", json=list(articles)).json()
+
+    def delete_article(self, article_id: str) -> bool:
+        """True when the article was deleted, False when there was none with this id."""
+        return self._request("DELETE", f"/articles/{quote(article_id, safe='')}", ok_404=True) is not None

@@ -1,0 +1,157 @@
+"""HTTP load test: N concurrent clients searching a running newsearch server for T seconds.
+
+    .venv/bin/newsearch serve --index index &
+    .venv/bin/python benchmarks/load.py --url http://127.0.0.1:8000 --clients 8 --seconds 20 \
+        --out benchmarks/results/load.json
+
+Each client is a thread with its own keep-alive httpx connection, sending GET /search with queries
+taken round-robin from --queries-file (one per line) or a built-in list of news questions. Prints
+requests, errors, QPS and latency percentiles; writes JSON to --out and, when matplotlib is installed,
+a latency histogram beside it (same name, .png). Loopback only: the URL must point at this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import numpy as np
+
+QUERIES = [
+    "Russia stance on DPRK sanctions",
+    "Lindsay Lohan rehab",
+    "earthquake in Indonesia",
+    "Red Sox trade",
+    "election in Turkmenistan",
+    "who was arrested for the murder",
+    "new smartphone announced",
+    "Oscar nominations",
+    "North Korea nuclear test",
+    "hurricane damage",
+]
+MAX_SECONDS = 600
+MAX_CLIENTS = 256
+
+
+def _loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def run_client(url: str, queries: list[str], start_at: int, deadline: float, k: int, mode: str | None,
+               headers: dict, latencies: list[float], errors: list[str]) -> None:
+    i = start_at
+    with httpx.Client(base_url=url, timeout=30, headers=headers) as client:
+        while time.perf_counter() < deadline:
+            params = {"q": queries[i % len(queries)], "k": k}
+            if mode:
+                params["mode"] = mode
+            i += 1
+            started = time.perf_counter()
+            try:
+                response = client.get("/search", params=params)
+                ok = response.status_code == 200
+                why = f"HTTP {response.status_code}"
+            except httpx.HTTPError as exc:
+                ok, why = False, type(exc).__name__
+            if ok:
+                latencies.append(time.perf_counter() - started)
+            else:
+                errors.append(why)
+                time.sleep(0.05)  # do not spin on a failing server
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--queries-file", type=Path)
+    parser.add_argument("-k", type=int, default=10)
+    parser.add_argument("--mode", choices=("dense", "lexical", "hybrid"))
+    parser.add_argument("--api-key", help="read key, when the server has one")
+    parser.add_argument("--out", type=Path, help="write JSON here (and a PNG beside it)")
+    args = parser.parse_args(argv)
+    if not _loopback(args.url):
+        parser.error("--url must be a loopback address (127.0.0.1, localhost, ::1)")
+    if not 1 <= args.clients <= MAX_CLIENTS or not 0 < args.seconds <= MAX_SECONDS:
+        parser.error(f"--clients must be 1..{MAX_CLIENTS} and --seconds 0..{MAX_SECONDS}")
+    queries = QUERIES
+    if args.queries_file:
+        queries = [q.strip() for q in args.queries_file.read_text(encoding="utf-8").splitlines() if q.strip()]
+        if not queries:
+            parser.error(f"{args.queries_file} has no queries")
+    headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
+    try:
+        stats = httpx.get(args.url + "/stats", timeout=10, headers=headers).json()
+    except (httpx.HTTPError, ValueError) as exc:
+        print(f"load: cannot reach {args.url}: {exc}", file=sys.stderr)
+        return 2
+
+    per_client: list[list[float]] = [[] for _ in range(args.clients)]
+    errors: list[str] = []
+    started = time.perf_counter()
+    deadline = started + args.seconds
+    threads = [threading.Thread(target=run_client, args=(args.url, queries, n, deadline, args.k, args.mode,
+                                                         headers, per_client[n], errors), daemon=True)
+               for n in range(args.clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=args.seconds + 60)
+    elapsed = time.perf_counter() - started
+    latencies = np.array([x for xs in per_client for x in xs]) * 1000
+    ok = len(latencies)
+    pct = {f"p{p}": round(float(np.percentile(latencies, p)), 2) if ok else None for p in (50, 95, 99)}
+    result = {
+        "url": args.url, "clients": args.clients, "seconds": round(elapsed, 2), "k": args.k,
+        "mode": args.mode or "default", "queries": len(queries), "requests": ok, "errors": len(errors),
+        "error_kinds": sorted(set(errors)), "qps": round(ok / elapsed, 2),
+        "latency_ms": {**pct, "mean": round(float(latencies.mean()), 2) if ok else None,
+                       "max": round(float(latencies.max()), 2) if ok else None},
+        "index": {key: stats.get(key) for key in ("articles", "passages", "model", "index_type")},
+        "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    print(f"{args.clients} clients, {elapsed:.1f} s: {ok} requests, {len(errors)} errors, {result['qps']} QPS; "
+          f"latency ms p50 {pct['p50']} p95 {pct['p95']} p99 {pct['p99']}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        _plot(latencies, result, args.out.with_suffix(".png"))
+    return 0 if ok and not errors else 1
+
+
+def _plot(latencies: np.ndarray, result: dict, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    if not len(latencies):
+        return
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.hist(latencies, bins=50, color="#2451b7")
+    for name, style in (("p50", "-"), ("p95", "--"), ("p99", ":")):
+        ax.axvline(result["latency_ms"][name], color="black", linestyle=style, label=f"{name} "
+                   f"{result['latency_ms'][name]} ms")
+    ax.set_xlabel("latency (ms)")
+    ax.set_ylabel("requests")
+    ax.set_title(f"GET /search, {result['clients']} clients: {result['qps']} QPS")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
