@@ -1,4 +1,4 @@
-"""HTTP load test: N concurrent clients searching a running newsearch server for T seconds.
+"""HTTP load test: N concurrent clients searching (and optionally writing to) a newsearch server for T seconds.
 
     .venv/bin/newsearch serve --index index &
     .venv/bin/python benchmarks/load.py --url http://127.0.0.1:8000 --clients 8 --seconds 20 \
@@ -8,6 +8,10 @@ Each client is a thread with its own keep-alive httpx connection, sending GET /s
 taken round-robin from --queries-file (one per line) or a built-in list of news questions. Prints
 requests, errors, QPS and latency percentiles; writes JSON to --out and, when matplotlib is installed,
 a latency histogram beside it (same name, .png). Loopback only: the URL must point at this machine.
+
+With --write-every N and --write-key, every Nth request of a client is a write instead: it upserts a
+small article of its own (POST /articles) or deletes the one it wrote before (DELETE /articles/{id}),
+so reads run against a changing index; latencies and server errors are reported per kind.
 """
 
 from __future__ import annotations
@@ -45,24 +49,38 @@ def _loopback(url: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
-def run_client(url: str, queries: list[str], start_at: int, deadline: float, k: int, mode: str | None,
-               headers: dict, latencies: list[float], errors: list[str]) -> None:
-    i = start_at
-    with httpx.Client(base_url=url, timeout=30, headers=headers) as client:
+def _request(client: httpx.Client, n: int, i: int, queries: list[str], k: int, mode: str | None,
+             write_every: int, write_headers: dict) -> tuple[str, httpx.Response]:
+    """The client's i-th request: a search, or (every write_every-th) an upsert or a delete of its own article."""
+    if write_every and i % write_every == write_every - 1:
+        article_id = f"load-{n}-{(i // write_every) // 2}"
+        if (i // write_every) % 2 == 0:
+            article = {"id": article_id, "title": f"Load test article {n}", "source": "Load Wire",
+                       "text": f"{queries[i % len(queries)]}. Reported by load client {n} as update {i}."}
+            return "write", client.post("/articles", json=[article], headers=write_headers)
+        return "write", client.delete(f"/articles/{article_id}", headers=write_headers)
+    params = {"q": queries[i % len(queries)], "k": k}
+    if mode:
+        params["mode"] = mode
+    return "read", client.get("/search", params=params)
+
+
+def run_client(url: str, queries: list[str], n: int, deadline: float, k: int, mode: str | None, headers: dict,
+               latencies: dict[str, list[float]], errors: list[str], write_every: int = 0,
+               write_headers: dict | None = None) -> None:
+    i = 0
+    with httpx.Client(base_url=url, timeout=60, headers=headers) as client:
         while time.perf_counter() < deadline:
-            params = {"q": queries[i % len(queries)], "k": k}
-            if mode:
-                params["mode"] = mode
-            i += 1
             started = time.perf_counter()
             try:
-                response = client.get("/search", params=params)
+                kind, response = _request(client, n, i + n, queries, k, mode, write_every, write_headers or {})
                 ok = response.status_code == 200
-                why = f"HTTP {response.status_code}"
+                why = f"{kind} HTTP {response.status_code}"
             except httpx.HTTPError as exc:
-                ok, why = False, type(exc).__name__
+                kind, ok, why = "read", False, type(exc).__name__
+            i += 1
             if ok:
-                latencies.append(time.perf_counter() - started)
+                latencies.setdefault(kind, []).append(time.perf_counter() - started)
             else:
                 errors.append(why)
                 time.sleep(0.05)  # do not spin on a failing server
@@ -77,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-k", type=int, default=10)
     parser.add_argument("--mode", choices=("dense", "lexical", "hybrid"))
     parser.add_argument("--api-key", help="read key, when the server has one")
+    parser.add_argument("--write-every", type=int, default=0, help="every Nth request writes (0: reads only)")
+    parser.add_argument("--write-key", help="write key (NEWSEARCH_API_KEY of the server) for --write-every")
     parser.add_argument("--out", type=Path, help="write JSON here (and a PNG beside it)")
     args = parser.parse_args(argv)
     if not _loopback(args.url):
@@ -95,33 +115,44 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load: cannot reach {args.url}: {exc}", file=sys.stderr)
         return 2
 
-    per_client: list[list[float]] = [[] for _ in range(args.clients)]
+    if args.write_every and not args.write_key:
+        parser.error("--write-every needs --write-key")
+    write_headers = {"X-API-Key": args.write_key} if args.write_key else {}
+    per_client: list[dict[str, list[float]]] = [{} for _ in range(args.clients)]
     errors: list[str] = []
     started = time.perf_counter()
     deadline = started + args.seconds
     threads = [threading.Thread(target=run_client, args=(args.url, queries, n, deadline, args.k, args.mode,
-                                                         headers, per_client[n], errors), daemon=True)
+                                                         headers, per_client[n], errors, args.write_every,
+                                                         write_headers), daemon=True)
                for n in range(args.clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=args.seconds + 60)
     elapsed = time.perf_counter() - started
-    latencies = np.array([x for xs in per_client for x in xs]) * 1000
+    latencies = np.array([x for c in per_client for x in c.get("read", [])]) * 1000
+    writes = np.array([x for c in per_client for x in c.get("write", [])]) * 1000
     ok = len(latencies)
     pct = {f"p{p}": round(float(np.percentile(latencies, p)), 2) if ok else None for p in (50, 95, 99)}
     result = {
         "url": args.url, "clients": args.clients, "seconds": round(elapsed, 2), "k": args.k,
         "mode": args.mode or "default", "queries": len(queries), "requests": ok, "errors": len(errors),
+        "server_errors": sum(" HTTP 5" in e for e in errors),
         "error_kinds": sorted(set(errors)), "qps": round(ok / elapsed, 2),
+        "writes": len(writes), "write_latency_ms": {
+            f"p{p}": round(float(np.percentile(writes, p)), 2) for p in (50, 95, 99)} if len(writes) else None,
         "latency_ms": {**pct, "mean": round(float(latencies.mean()), 2) if ok else None,
                        "max": round(float(latencies.max()), 2) if ok else None},
         "index": {key: stats.get(key) for key in ("articles", "passages", "model", "index_type")},
         "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    print(f"{args.clients} clients, {elapsed:.1f} s: {ok} requests, {len(errors)} errors, {result['qps']} QPS; "
-          f"latency ms p50 {pct['p50']} p95 {pct['p95']} p99 {pct['p99']}")
+    print(f"{args.clients} clients, {elapsed:.1f} s: {ok} searches, {len(writes)} writes, {len(errors)} errors "
+          f"({result['server_errors']} server errors), {result['qps']} searches/s; "
+          f"search latency ms p50 {pct['p50']} p95 {pct['p95']} p99 {pct['p99']}")
+    if len(writes):
+        print(f"write latency ms {result['write_latency_ms']}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -171,7 +171,12 @@ def report(args, work: Path, times: dict, reference: dict, n_articles: int, star
         rows.append({"config": name, "seconds": [round(t, 2) for t in ts], "median_s": round(med, 2),
                      "articles_per_s": round(n_articles / med, 2),
                      "passages_per_s": None if articles else round(n_passages / med, 2),
-                     "speedup_vs_st_passages": round(base_s / med, 2) if base_s else None})
+                     "speedup_vs_st_passages": round(base_s / med, 2) if base_s else None,
+                     # per round (same load, minutes apart), then the median: robust to load drifting between rounds
+                     "paired_speedup_per_round": [round(b / t, 2) for b, t in zip(times[base], ts, strict=False)]
+                     if base_s else None})
+        if base_s:
+            rows[-1]["paired_speedup_median"] = round(statistics.median(rows[-1]["paired_speedup_per_round"]), 2)
     result = {"articles": n_articles, "passages": n_passages, "repeats": rounds,
               "cores": len(os.sched_getaffinity(0)),
               "load_average_start": started_load, "load_average_end": load_average(),
@@ -179,11 +184,12 @@ def report(args, work: Path, times: dict, reference: dict, n_articles: int, star
               "command": "python benchmarks/throughput.py " + " ".join(sys.argv[1:])}
 
     print(f"\n{n_articles} articles, {n_passages} passages; whole processes, median of {rounds} interleaved runs")
-    print(f"{'config':36} {'median s':>9} {'art/s':>7} {'pass/s':>7} {'x st':>6}  runs")
+    print(f"{'config':36} {'median s':>9} {'art/s':>7} {'pass/s':>7} {'x st':>6} {'x paired':>8}  runs")
     for r in rows:
         pps = f"{r['passages_per_s']:7.2f}" if r["passages_per_s"] else f"{'-':>7}"
         x = f"{r['speedup_vs_st_passages']:6.2f}" if r["speedup_vs_st_passages"] else f"{'-':>6}"
-        print(f"{r['config']:36} {r['median_s']:9.2f} {r['articles_per_s']:7.2f} {pps} {x}  {r['seconds']}")
+        xp = f"{r['paired_speedup_median']:8.2f}" if r.get("paired_speedup_median") else f"{'-':>8}"
+        print(f"{r['config']:36} {r['median_s']:9.2f} {r['articles_per_s']:7.2f} {pps} {x} {xp}  {r['seconds']}")
     print("cosine to torch fp32 (stored passage vectors):",
           ", ".join(f"{e} mean {q['mean']:.5f} min {q['min']:.5f}" for e, q in quality.items()))
     print(f"load average start {started_load}, end {result['load_average_end']}; "
