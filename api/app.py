@@ -124,7 +124,7 @@ class SearchRequest(BaseModel):
     sort: Literal["relevance", "date"] = Field("relevance", description="order of the results")
     recency_half_life_days: float = Field(0.0, ge=0, le=36500, description="recency boost half-life (0: off)")
     max_per_source: int = Field(0, ge=0, le=MAX_K, description="at most this many results per outlet (0: no cap)")
-    collapse_duplicates: bool = Field(True, description="near-duplicate copies as one result")
+    collapse_duplicates: bool = Field(False, description="near-duplicate copies as one result")
 
     def options(self):
         from search import SearchOptions
@@ -535,7 +535,7 @@ def create_app(index_dir: Path | str, settings: Settings | None = None, embedder
         sort: Annotated[Literal["relevance", "date"], Query(description="order of the results")] = "relevance",
         recency_half_life_days: Annotated[float, Query(ge=0, le=36500, description="recency boost (0: off)")] = 0.0,
         max_per_source: Annotated[int, Query(ge=0, le=MAX_K, description="cap per outlet (0: none)")] = 0,
-        collapse_duplicates: Annotated[bool, Query(description="near-duplicates as one result")] = True,
+        collapse_duplicates: Annotated[bool, Query(description="near-duplicates as one result")] = False,
     ):
         """Ranked articles, each with its best passages and the offsets of the query words in them."""
         try:

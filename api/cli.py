@@ -46,7 +46,7 @@ def _params(items: list[str] | None) -> dict:
     params = {}
     for item in items or []:
         key, sep, value = item.partition("=")
-        if not sep or key not in ("M", "efConstruction", "efSearch", "nlist", "nprobe"):
+        if not sep or key not in ("M", "efConstruction", "efSearch", "nlist", "nprobe") or not value.isdigit():
             raise ValueError(f"--param {item!r}: expected M, efConstruction, efSearch, nlist or nprobe =NUMBER")
         params[key] = int(value)
     return params
@@ -82,7 +82,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     searcher = Searcher(args.index)
     response = searcher.search(args.query, k=args.k, offset=args.offset, filters=_filters(args),
-                               options=SearchOptions(mode=args.mode))
+                               options=SearchOptions(mode=args.mode, fusion=args.fusion, sort=args.sort,
+                                                     recency_half_life_days=args.recency_half_life,
+                                                     max_per_source=args.max_per_source,
+                                                     collapse_duplicates=args.collapse_duplicates))
     if args.json:
         print(json.dumps(response.to_dict(), ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -91,6 +94,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     for rank, result in enumerate(response.results, start=args.offset + 1):
         where = " | ".join(x for x in (result.source, result.published[:10], result.url) if x)
         print(f"{rank}. {result.title or result.id}  [{result.score:.4f}]")
+        if result.also_published_by:
+            print(f"   also published by {', '.join(result.also_published_by)}")
         if where:
             print(f"   {where}")
         best = result.passages[0] if result.passages else None
@@ -143,7 +148,7 @@ def cmd_bench_recall(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from indexer.embed import DEFAULT_ENCODER, ENCODERS
     from indexer.vectors.faiss_backend import INDEX_TYPES
-    from search.searcher import MODES
+    from search.searcher import FUSIONS, MODES, SORTS
 
     parser = argparse.ArgumentParser(prog="newsearch", description="Semantic search over news articles.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -183,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", help="published on or before (ISO date)")
     p.add_argument("--language", help="only this language code")
     p.add_argument("--field", action="append", help="metadata KEY=VALUE equality (repeatable)")
+    p.add_argument("--fusion", choices=FUSIONS, default="convex", help="hybrid fusion (default convex)")
+    p.add_argument("--sort", choices=SORTS, default="relevance")
+    p.add_argument("--recency-half-life", type=float, default=0.0, metavar="DAYS", help="recency boost")
+    p.add_argument("--max-per-source", type=int, default=0, help="cap results per outlet (outlet diversity)")
+    p.add_argument("--collapse-duplicates", action="store_true", help="wire copies as one result")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_search)
 

@@ -37,10 +37,11 @@ class SearchOptions:
 
     recency_half_life_days: an article this many days older than the newest result loses a quarter of its
     score (multiplier 0.5 + 0.5 * 2^(-age / half_life)), so recency re-orders close calls only.
-    max_per_source: at most this many results from one outlet (0: no cap), for diverse results.
+    max_per_source: at most this many results from one named outlet (0: no cap), for diverse results.
     sort: 'relevance', or 'date' (newest first among the relevant candidates).
     collapse_duplicates: near-duplicates (wire copies, found at index time) become one result, the best
-    ranked, whose `also_published_by` names the other outlets.
+    ranked, whose `also_published_by` names the other outlets. Off by default: each copy is an article a
+    caller may count (the search page turns it on).
     """
 
     mode: str | None = None
@@ -50,7 +51,7 @@ class SearchOptions:
     recency_half_life_days: float = 0.0
     max_per_source: int = 0
     sort: str = "relevance"
-    collapse_duplicates: bool = True
+    collapse_duplicates: bool = False
 
 
 class Searcher:
@@ -269,7 +270,9 @@ def _news_order(ranked: list[tuple[int, float]], fields: dict[int, tuple[str, st
         capped = []
         for rowid, score in ranked:
             source = fields[rowid][0]
-            if seen.get(source, 0) < options.max_per_source:
+            if not source:  # an unknown outlet is not one outlet
+                capped.append((rowid, score))
+            elif seen.get(source, 0) < options.max_per_source:
                 seen[source] = seen.get(source, 0) + 1
                 capped.append((rowid, score))
         ranked = capped

@@ -74,6 +74,7 @@ async function runSearch(append) {
   const list = document.getElementById("results");
   const params = new URLSearchParams({ q: state.q, k: String(PAGE), offset: String(state.offset) });
   if (state.mode) params.set("mode", state.mode);
+  params.set("collapse_duplicates", "true"); // people want one result per story, with its other outlets
   button.disabled = true;
   more.disabled = true;
   setStatus(append ? "Loading more…" : "Searching…", false);

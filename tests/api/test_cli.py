@@ -48,3 +48,21 @@ def test_missing_index_is_a_clear_error(tmp_path):
     out = run("search", "anything", "--index", str(tmp_path / "nowhere"))
     assert out.returncode == 2
     assert "is not a newsearch index" in out.stderr
+
+
+def test_rebuild_changes_index_type_without_reencoding(small_index, tmp_path):
+    import shutil
+
+    index = tmp_path / "idx"
+    shutil.copytree(small_index, index)
+    before = (index / "meta.sqlite").stat().st_mtime_ns
+    out = run("rebuild", "--index", str(index), "--index-type", "hnsw", "--param", "efSearch=64")
+    assert out.returncode == 0, out.stderr
+    stats = json.loads(run("stats", "--index", str(index), "--json").stdout)
+    assert stats["index_type"] == "hnsw"
+    found = json.loads(run("search", SEED_QUERY, "--index", str(index), "--json", "--mode", "dense").stdout)
+    assert found["results"][0]["title"].startswith("Russia Vows")
+    assert json.loads((index / "vectors.json").read_text())["index_type"] == "hnsw"
+    assert (index / "meta.sqlite").stat().st_mtime_ns == before  # embeddings reused, nothing re-encoded
+    bad = run("rebuild", "--index", str(index), "--param", "M=x")
+    assert bad.returncode == 2 and "--param" in bad.stderr

@@ -45,7 +45,8 @@ def test_signatures_separate_copies_from_other_news():
 
 @pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
 def test_wire_copies_collapse_into_one_result(dup_searcher, mode):
-    response = dup_searcher.search("wildfire evacuations Athens", k=10, options=SearchOptions(mode=mode))
+    response = dup_searcher.search("wildfire evacuations Athens", k=10,
+                                   options=SearchOptions(mode=mode, collapse_duplicates=True))
     ids = [r.id for r in response.results]
     copies = {"wire-1", "paper-1", "site-1"}
     assert len(copies.intersection(ids)) == 1
@@ -53,8 +54,7 @@ def test_wire_copies_collapse_into_one_result(dup_searcher, mode):
     assert sorted([top.source, *top.also_published_by]) == ["Daily Paper", "News Site", "Wire Agency"]
 
 
-def test_collapse_can_be_turned_off(dup_searcher):
-    response = dup_searcher.search("wildfire evacuations Athens", k=10,
-                                   options=SearchOptions(mode="dense", collapse_duplicates=False))
+def test_copies_stay_separate_by_default(dup_searcher):
+    response = dup_searcher.search("wildfire evacuations Athens", k=10, options=SearchOptions(mode="dense"))
     assert {"wire-1", "paper-1", "site-1"} <= {r.id for r in response.results}
     assert all(r.also_published_by == [] for r in response.results)
