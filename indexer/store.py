@@ -180,8 +180,7 @@ class IndexStore:
         self.manifest = manifest
         self._local = threading.local()
         self._sync_lock = threading.Lock()
-        self._vectors: VectorStore | None = None
-        self._vectors_generation = -1
+        # The vector store and the generation it matches, read and replaced as one tuple.
         self._current: tuple[VectorStore | None, int] = (None, -1)
         self._lock_file = None
 
@@ -259,8 +258,8 @@ class IndexStore:
         if conn is not None:
             conn.close()
             self._local.conn = None
-        if self._vectors is not None:
-            self._vectors.close()
+        if self._current[0] is not None:
+            self._current[0].close()
         self.unlock()
 
     # -- writer lock ---------------------------------------------------------------------------
@@ -325,15 +324,15 @@ class IndexStore:
         if current is not None and generation == wanted:
             return current
         with self._sync_lock:
-            if self._vectors is not None and self._vectors_generation == wanted:
-                return self._vectors
+            current, generation = self._current
+            if current is not None and generation == wanted:
+                return current
             m = self.manifest
-            if self._vectors is None:
+            if current is None:
                 store = open_vector_store(m.backend, self.folder, m.dim, m.index_type, m.index_params)
             else:
-                store = self._vectors.copy()
+                store = current.copy()
             self.sync(store, conn)
-            self._vectors, self._vectors_generation = store, wanted
             self._current = (store, wanted)
             return store
 
