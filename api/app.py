@@ -603,7 +603,7 @@ def create_app(index_dir: Path | str, settings: Settings | None = None, embedder
 
         Any article that cannot be indexed (e.g. no text left after cleaning) makes the whole request 422.
         """
-        from indexer.article import normalize_date
+        from indexer.article import Problem, normalize_date
         from indexer.pipeline import Indexer
         from indexer.readers import make_article
 
@@ -614,7 +614,7 @@ def create_app(index_dir: Path | str, settings: Settings | None = None, embedder
                 metadata["published_raw"] = a.published
             item = make_article(f"body[{i}]", 1_000_000, id=a.id, title=a.title, text=a.text, url=a.url,
                                 source=a.source, published=published, language=a.language, metadata=metadata)
-            if hasattr(item, "message"):
+            if isinstance(item, Problem):
                 problems.append({"loc": ["body", i], "msg": item.message})
             else:
                 items.append(item)
