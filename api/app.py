@@ -41,6 +41,8 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from search.types import SearchResponse
+
 log = logging.getLogger("newsearch.api")
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -142,37 +144,6 @@ class SearchRequest(BaseModel):
     @classmethod
     def _check_list(cls, values):
         return [_no_surrogates(v) for v in values] if isinstance(values, list) else values
-
-
-class Passage(BaseModel):
-    text: str
-    start: int = Field(description="offset of the passage in the article body")
-    end: int
-    score: float
-    highlights: list[tuple[int, int]] = Field(description="[start, end) offsets of query words within `text`")
-    sentences: list[tuple[int, int]] = Field(
-        default_factory=list, description="[start, end) offsets of the best sentence(s) within `text`")
-
-
-class Result(BaseModel):
-    id: str
-    title: str
-    source: str
-    url: str
-    published: str
-    score: float
-    passages: list[Passage]
-    language: str = ""
-    also_published_by: list[str] = []
-
-
-class SearchOut(BaseModel):
-    """The same shape as `newsearch search --json` and `SearchResponse.to_dict()`."""
-
-    query: str
-    results: list[Result]
-    took_ms: float
-    mode: str
 
 
 ScalarValue = str | int | float | bool | None
@@ -514,7 +485,7 @@ def create_app(index_dir: Path | str, settings: Settings | None = None, embedder
                         options=request.options()).to_dict()
 
     # -- reads ------------------------------------------------------------------------------------
-    @app.get("/search", response_model=SearchOut, dependencies=reads, tags=["search"],
+    @app.get("/search", response_model=SearchResponse, dependencies=reads, tags=["search"],
              responses=_errors(401, 403, 422, 503), summary="Search (query parameters)")
     def search_get(
         s: Searching,
@@ -547,7 +518,7 @@ def create_app(index_dir: Path | str, settings: Settings | None = None, embedder
             raise RequestValidationError(_as_query_errors(exc)) from None
         return run_search(s, request)
 
-    @app.post("/search", response_model=SearchOut, dependencies=reads, tags=["search"],
+    @app.post("/search", response_model=SearchResponse, dependencies=reads, tags=["search"],
               responses=_errors(401, 403, 413, 422, 503), summary="Search (JSON body)")
     def search_post(s: Searching, request: SearchRequest):
         """The same as GET /search with the fields in a JSON body."""
