@@ -36,12 +36,14 @@ from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from search.types import SearchResponse
+
+_SEARCH_RESPONSE = TypeAdapter(SearchResponse)
 
 log = logging.getLogger("newsearch.api")
 
@@ -442,12 +444,14 @@ def create_app(index_dir: Path | str, settings: Settings | None = None, embedder
     app.add_exception_handler(ValueError, value_error)
 
     # -- keys --------------------------------------------------------------------------------------
-    def searcher():
+    # Dependencies are async: FastAPI runs a plain `def` dependency in the thread pool, a hop per request
+    # that costs more than these checks.
+    async def searcher():
         if state.searcher is None:
             raise HTTPException(503, "index not loaded")
         return state.searcher
 
-    def write_key(bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    async def write_key(bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
                   header: Annotated[str | None, Depends(_api_key_header)]) -> None:
         if not settings.api_key:
             raise HTTPException(403, "writes are disabled on this server: no API key is configured "
@@ -459,7 +463,7 @@ def create_app(index_dir: Path | str, settings: Settings | None = None, embedder
         if not all([_matches(key, settings.api_key) for key in sent]):  # a list: every key compared
             raise HTTPException(403, "wrong API key")
 
-    def read_key(bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    async def read_key(bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
                  header: Annotated[str | None, Depends(_api_key_header)]) -> None:
         if not settings.read_key:
             return
@@ -481,8 +485,11 @@ def create_app(index_dir: Path | str, settings: Settings | None = None, embedder
         filters = Filters(sources=tuple(request.source), since=request.since or "", until=request.until or "",
                           language=request.language or "",
                           fields=tuple(tuple(f.split("=", 1)) for f in request.field))
-        return s.search(request.q, k=request.k, offset=request.offset, filters=filters,
-                        options=request.options()).to_dict()
+        response = s.search(request.q, k=request.k, offset=request.offset, filters=filters,
+                            options=request.options())
+        # The searcher's dataclass is already the response model: serialize it straight to JSON instead of
+        # FastAPI's dict conversion, re-validation and encoding (1.5 ms of a 10-result page).
+        return Response(_SEARCH_RESPONSE.dump_json(response), media_type="application/json")
 
     # -- reads ------------------------------------------------------------------------------------
     @app.get("/search", response_model=SearchResponse, dependencies=reads, tags=["search"],

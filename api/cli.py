@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -33,9 +34,15 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     config = IndexConfig(model=args.model, encoder=args.encoder, chunk_tokens=args.chunk_tokens,
                          overlap_tokens=args.overlap_tokens, index_type=args.index_type,
-                         index_params=_params(args.param), batch_articles=args.batch)
-    with Indexer(args.index, config) as indexer:
-        report = indexer.add(read_sources(args.sources, config.max_chars), progress=not args.quiet)
+                         index_params=_params(args.param), batch_articles=args.batch, backend=args.backend,
+                         backend_uri=args.milvus_uri)
+    if args.ray:
+        from indexer.distributed import index_on_ray
+
+        report = index_on_ray(args.sources, args.index, args.ray, config, progress=not args.quiet)
+    else:
+        with Indexer(args.index, config) as indexer:
+            report = indexer.add(read_sources(args.sources, config.max_chars), progress=not args.quiet)
     for problem in report.problems:
         print(f"skipped {problem}", file=sys.stderr)
     print(report.summary(), file=sys.stderr)
@@ -147,6 +154,7 @@ def cmd_bench_recall(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from indexer.embed import DEFAULT_ENCODER, ENCODERS
+    from indexer.settings import BACKENDS
     from indexer.vectors.faiss_backend import INDEX_TYPES
     from search.searcher import FUSIONS, MODES, SORTS
 
@@ -160,10 +168,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoder", choices=ENCODERS, default=DEFAULT_ENCODER, help="encoder backend")
     p.add_argument("--chunk-tokens", type=int, default=128, help="passage size in model tokens (default 128)")
     p.add_argument("--overlap-tokens", type=int, default=32, help="sentences repeated between passages, in tokens")
-    p.add_argument("--index-type", choices=INDEX_TYPES, default="flat", help="FAISS index type (default flat)")
+    p.add_argument("--index-type", choices=INDEX_TYPES,
+                   help="vector index type; a new index defaults to auto (exact below 20,000 passages, then IVF), "
+                   "an existing one keeps its own")
     p.add_argument("--param", action="append", help="index parameter, e.g. efSearch=128 or nprobe=32 (repeatable)")
     p.add_argument("--batch", type=int, default=256, help="articles per atomic commit")
+    p.add_argument("--backend", choices=BACKENDS, help="vector store for a new index (default: $NEWSEARCH_BACKEND, "
+                   "the config file, else faiss); naming it moves an existing index, without re-encoding")
+    p.add_argument("--milvus-uri", help="Milvus Lite .db file (relative to the index) or http://host:19530 "
+                   "(default: $NEWSEARCH_MILVUS_URI, the config file, else vectors.milvus.db in the index)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--ray", metavar="ADDRESS", default=os.environ.get("NEWSEARCH_RAY_ADDRESS"),
+                   help="read and embed on this Ray cluster, e.g. 10.0.0.5:6379 (default: $NEWSEARCH_RAY_ADDRESS)")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("rebuild", help="rebuild the vector index from stored embeddings (no re-encoding)")

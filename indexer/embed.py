@@ -74,7 +74,10 @@ def cpu_has_bf16() -> bool:
 class Embedder:
     """A sentence-transformers model behind the three calls the indexer and searcher need."""
 
-    def __init__(self, model: str | None = None, encoder: str = "torch", batch_size: int = 32) -> None:
+    def __init__(self, model: str | None = None, encoder: str = "torch", batch_size: int = 32,
+                 threads: int | None = None) -> None:
+        """`threads` None uses every core (bulk encoding); a searcher passes 1, since one short query gains
+        nothing from a second thread and loses much to contention when requests run side by side."""
         if encoder not in ENCODERS:
             raise ValueError(f"unknown encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
         self.model = canonical_model_name(model)
@@ -88,9 +91,9 @@ class Embedder:
             from .onnx_encoder import OnnxEncoder
 
             self._backend = OnnxEncoder(path, self.model, model_version(model), int8=encoder == "onnx-int8",
-                                        batch_size=batch_size)
+                                        batch_size=batch_size, threads=threads)
         else:
-            self._backend = _TorchEncoder(path, bf16=encoder == "torch-bf16", batch_size=batch_size)
+            self._backend = _TorchEncoder(path, bf16=encoder == "torch-bf16", batch_size=batch_size, threads=threads)
         self.dim = self._backend.dim
         self.max_seq_length = self._backend.max_seq_length
 
@@ -111,13 +114,13 @@ class Embedder:
 class _TorchEncoder:
     """sentence-transformers on torch, fp32 or (where the CPU has it natively) bf16."""
 
-    def __init__(self, path: str, bf16: bool = False, batch_size: int = 32) -> None:
+    def __init__(self, path: str, bf16: bool = False, batch_size: int = 32, threads: int | None = None) -> None:
         import torch
         from sentence_transformers import SentenceTransformer
 
         from .onnx_encoder import available_cores
 
-        torch.set_num_threads(available_cores())
+        torch.set_num_threads(threads or available_cores())
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()

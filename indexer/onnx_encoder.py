@@ -187,7 +187,7 @@ class OnnxEncoder:
     """Token embeddings from onnxruntime, pooled and normalized in numpy like sentence-transformers."""
 
     def __init__(self, model_path: str, name: str, version: str = "", int8: bool = False,
-                 batch_size: int = 32) -> None:
+                 batch_size: int = 32, threads: int | None = None) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -203,7 +203,7 @@ class OnnxEncoder:
         self.counter.no_padding()
         self.counter.no_truncation()
         options = ort.SessionOptions()
-        options.intra_op_num_threads = available_cores()
+        options.intra_op_num_threads = threads or available_cores()
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from . import settings
 from .article import Article, Problem
 from .chunk import Passage, chunk
 from .embed import DEFAULT_ENCODER, Embedder, canonical_model_name
@@ -23,11 +26,15 @@ class IndexConfig:
     encoder: str = DEFAULT_ENCODER
     chunk_tokens: int = 128
     overlap_tokens: int = 32
-    index_type: str = "flat"
+    # None: an existing index keeps its type, a new one is "auto" (exact search until it is large, then IVF).
+    index_type: str | None = None
     index_params: dict = field(default_factory=dict)
     batch_articles: int = 256
     max_chars: int = MAX_ARTICLE_CHARS
-    backend: str = "faiss"
+    # None: an existing index keeps its own; a new one takes indexer.settings (environment, config file, faiss).
+    # Naming one moves an existing index there (a Milvus URI implies milvus), filled from the stored embeddings.
+    backend: str | None = None
+    backend_uri: str | None = None
 
 
 @dataclass
@@ -57,6 +64,56 @@ def embedding_text(article: Article, passage: Passage) -> str:
     return f"{article.title}. {passage.text}" if article.title else passage.text
 
 
+Prepared = tuple[Article, list[Passage], np.ndarray]
+
+
+@dataclass
+class Batch:
+    """The input of one atomic commit: articles with distinct ids, the problems read before them, and how
+    many of its articles were dropped because the index already holds them with the same content."""
+
+    articles: list[Article]
+    problems: list[Problem] = field(default_factory=list)
+    unchanged: int = 0
+
+    def without_unchanged(self, known: Mapping[str, str]) -> Batch:
+        """The batch less the articles whose stored content hash (`known`, by id) equals theirs."""
+        todo = [a for a in self.articles if known.get(a.id) != a.content_hash()]
+        return Batch(todo, self.problems, self.unchanged + len(self.articles) - len(todo))
+
+
+def batches(items: Iterable[Article | Problem], size: int) -> Iterator[Batch]:
+    """The input cut into batches of `size` distinct ids, the same cut on every path (local or Ray)."""
+    articles: dict[str, Article] = {}
+    problems: list[Problem] = []
+    for item in items:
+        if isinstance(item, Problem):
+            problems.append(item)
+            continue
+        articles[item.id] = item  # a repeated id in one batch: the later copy wins, as an upsert would
+        if len(articles) >= size:
+            yield Batch(list(articles.values()), problems)
+            articles, problems = {}, []
+    if articles or problems:
+        yield Batch(list(articles.values()), problems)
+
+
+def prepare(articles: list[Article], embedder: Embedder, chunk_tokens: int, overlap_tokens: int) -> list[Prepared]:
+    """Chunk and embed a batch: one encoder call for all its passages, sorted by length inside.
+
+    int8 activations are quantized per encoder batch, so a vector depends a little on its neighbours:
+    every path embeds the same batches to get the same vectors.
+    """
+    chunked = [(a, chunk(a.text, embedder.count_tokens, chunk_tokens, overlap_tokens)) for a in articles]
+    texts = [embedding_text(a, p) for a, ps in chunked for p in ps]
+    vectors = embedder.encode(texts)
+    out, at = [], 0
+    for article, passages in chunked:
+        out.append((article, passages, vectors[at:at + len(passages)]))
+        at += len(passages)
+    return out
+
+
 class Indexer:
     """Writes articles into one index folder; holds the writer lock while open."""
 
@@ -66,11 +123,17 @@ class Indexer:
         model = canonical_model_name(self.config.model if embedder is None else embedder.model)
         self._embedder = embedder
         dim = embedder.dim if embedder else 0
-        manifest = Manifest(model=model, dim=dim, backend=self.config.backend, encoder=self.config.encoder,
-                            index_type=self.config.index_type,
+        asked = self.config.backend or ("milvus" if self.config.backend_uri else None)
+        backend = settings.backend(asked)
+        uri = settings.milvus_uri(self.config.backend_uri) if backend == "milvus" else ""
+        manifest = Manifest(model=model, dim=dim, backend=backend, backend_uri=uri, encoder=self.config.encoder,
+                            index_type=self.config.index_type or "",
                             index_params=dict(self.config.index_params), chunk_tokens=self.config.chunk_tokens,
                             overlap_tokens=self.config.overlap_tokens)
         self.store = IndexStore.create_or_open(Path(index_dir), manifest, lock=True, wait=wait_for_lock)
+        if asked and (self.store.manifest.backend, self.store.manifest.backend_uri) != (backend, uri):
+            self.store.manifest.backend, self.store.manifest.backend_uri = backend, uri  # checkpoint fills it
+            self.store.manifest.write(self.store.folder)
         if not self.store.manifest.dim:
             self.store.manifest.dim = self.embedder.dim
             self.store.manifest.write(self.store.folder)
@@ -91,53 +154,47 @@ class Indexer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def prepare(self, articles: list[Article]) -> list[tuple[Article, list[Passage], object]]:
-        """Chunk and embed a batch: one encoder call for all its passages, sorted by length inside."""
+    def prepare(self, articles: list[Article]) -> list[Prepared]:
+        """Chunk and embed a batch with this index's model and passage sizes."""
         m = self.store.manifest
-        chunked = [(a, chunk(a.text, self.embedder.count_tokens, m.chunk_tokens, m.overlap_tokens)) for a in articles]
-        texts = [embedding_text(a, p) for a, ps in chunked for p in ps]
-        vectors = self.embedder.encode(texts)
-        out, at = [], 0
-        for article, passages in chunked:
-            out.append((article, passages, vectors[at:at + len(passages)]))
-            at += len(passages)
-        return out
+        return prepare(articles, self.embedder, m.chunk_tokens, m.overlap_tokens)
 
     def add(self, items: Iterable[Article | Problem], report: IndexReport | None = None,
             progress: bool = False) -> IndexReport:
         """Upsert articles in atomic batches; unchanged ones (same content hash) are skipped."""
+
+        def prepared() -> Iterator[tuple[Batch, list[Prepared]]]:
+            for batch in batches(items, self.config.batch_articles):
+                # Hashes are read after the previous batch committed: a repeated id meets its new copy.
+                todo = batch.without_unchanged(self.store.content_hashes([a.id for a in batch.articles]))
+                yield todo, self.prepare(todo.articles) if todo.articles else []
+
+        return self.commit(prepared(), report, progress)
+
+    def commit(self, prepared: Iterable[tuple[Batch, list[Prepared]]], report: IndexReport | None = None,
+               progress: bool = False) -> IndexReport:
+        """Write embedded batches in order, one transaction each, then checkpoint: the local and the Ray
+        path share this, so both keep the same guarantees (docs/design.md)."""
         from tqdm import tqdm
 
         report = report or IndexReport()
         started = time.perf_counter()
         bar = tqdm(desc="indexing", unit=" articles", disable=not progress, file=sys.stderr)
-        batch: dict[str, Article] = {}
-        for item in items:
-            if isinstance(item, Problem):
-                report.problems.append(item)
-                bar.write(f"skipped {item}", file=sys.stderr)
-                continue
-            batch[item.id] = item  # a repeated id in one batch: the later copy wins, as an upsert would
-            if len(batch) >= self.config.batch_articles:
-                self._commit(list(batch.values()), report, bar)
-                batch = {}
-        if batch:
-            self._commit(list(batch.values()), report, bar)
+        for batch, upserts in prepared:
+            for problem in batch.problems:
+                report.problems.append(problem)
+                bar.write(f"skipped {problem}", file=sys.stderr)
+            report.unchanged += batch.unchanged
+            if upserts:
+                result = self.store.write(upserts)
+                report.indexed += result.upserted
+                report.passages += result.passages
+            bar.update(batch.unchanged + len(upserts))
+            bar.set_postfix(passages=report.passages, refresh=False)
         self.store.checkpoint()
         bar.close()
         report.seconds += time.perf_counter() - started
         return report
-
-    def _commit(self, articles: list[Article], report: IndexReport, bar) -> None:
-        known = self.store.content_hashes([a.id for a in articles])
-        changed = [a for a in articles if known.get(a.id) != a.content_hash()]
-        report.unchanged += len(articles) - len(changed)
-        if changed:
-            result = self.store.write(self.prepare(changed))
-            report.indexed += result.upserted
-            report.passages += result.passages
-        bar.update(len(articles))
-        bar.set_postfix(passages=report.passages, refresh=False)
 
     def delete(self, ids: Iterable[str]) -> int:
         deleted = self.store.write(deletes=list(ids)).deleted

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import dedup
+from . import dedup, settings
 from .article import Article
 from .chunk import Passage
+from .lexical import LexicalIndex
 from .vectors import VectorStore, open_vector_store
 from .vectors.faiss_backend import write_atomic
 
@@ -74,6 +75,7 @@ class Manifest:
     model: str
     dim: int
     backend: str = "faiss"
+    backend_uri: str = ""  # milvus: a .db file (relative to the folder; '' the default) or http://host:port
     encoder: str = "torch"
     index_type: str = "flat"
     index_params: dict = field(default_factory=dict)
@@ -157,11 +159,23 @@ _STOPWORDS = frozenset({
 })
 
 
-def fts_query(text: str) -> str:
-    """An FTS5 OR-query of the query's words (stop words dropped unless nothing else is left)."""
+def query_words(text: str) -> list[str]:
+    """The query's distinct lower-cased words, stop words dropped unless nothing else is left."""
     words = re.findall(r"\w+", text.lower())
-    kept = [w for w in words if w not in _STOPWORDS] or words
-    return " OR ".join(f'"{w}"' for w in dict.fromkeys(kept))
+    return list(dict.fromkeys([w for w in words if w not in _STOPWORDS] or words))
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 OR-query of the query's words."""
+    return " OR ".join(f'"{w}"' for w in query_words(text))
+
+
+@dataclass(frozen=True)
+class _Derived:
+    generation: int
+    vectors: VectorStore
+    pids: np.ndarray  # every passage id of the generation, sorted
+    articles: np.ndarray  # the article rowid of each, aligned with pids
 
 
 @dataclass
@@ -180,8 +194,8 @@ class IndexStore:
         self.manifest = manifest
         self._local = threading.local()
         self._sync_lock = threading.Lock()
-        # The vector store and the generation it matches, read and replaced as one tuple.
-        self._current: tuple[VectorStore | None, int] = (None, -1)
+        self._derived: _Derived | None = None  # replaced whole, so a reader never sees two generations
+        self._lexical: LexicalIndex | None = None
         self._lock_file = None
 
     # -- opening -------------------------------------------------------------------------------
@@ -210,14 +224,16 @@ class IndexStore:
                         "Use another --index folder or the same model."
                     )
                 existing.index_params = manifest.index_params or existing.index_params
-                if manifest.index_type != existing.index_type:
-                    existing.index_type = manifest.index_type  # rebuilt from stored embeddings by sync
+                # Another type asked for: sync rebuilds it from the stored embeddings.
+                existing.index_type = manifest.index_type or existing.index_type
                 store.manifest = manifest = existing
             else:
+                manifest.index_type = manifest.index_type or "auto"
                 manifest.created = manifest.updated = _now()
             # Manifest first: a crash before the database exists leaves a folder that the next run completes.
             manifest.write(folder)
             store._init_db()
+            store._catch_up_lexical()
         except BaseException:
             store.close()
             raise
@@ -258,8 +274,10 @@ class IndexStore:
         if conn is not None:
             conn.close()
             self._local.conn = None
-        if self._current[0] is not None:
-            self._current[0].close()
+        if self._derived is not None:
+            self._derived.vectors.close()
+        if self._lexical is not None:
+            self._lexical.close()
         self.unlock()
 
     # -- writer lock ---------------------------------------------------------------------------
@@ -315,35 +333,51 @@ class IndexStore:
         return out
 
     def vectors(self, conn: sqlite3.Connection) -> VectorStore:
-        """The vector store in step with the generation `conn`'s snapshot sees.
+        """The vector store in step with the generation `conn`'s snapshot sees."""
+        return self._derive(conn).vectors
 
-        Copy-on-write: a search holding the previous store keeps using it while the new one is made.
+    def passage_articles(self, conn: sqlite3.Connection, pids: np.ndarray) -> np.ndarray:
+        """The article rowid of each passage id (-1 for an id this generation does not hold), from memory:
+        a dense search maps hundreds of passages per query, which SQL would answer in milliseconds."""
+        derived = self._derive(conn)
+        at = np.minimum(np.searchsorted(derived.pids, pids), max(len(derived.pids) - 1, 0))
+        if not len(derived.pids):
+            return np.full(len(pids), -1, dtype=np.int64)
+        return np.where(derived.pids[at] == pids, derived.articles[at], -1)
+
+    def _derive(self, conn: sqlite3.Connection) -> _Derived:
+        """What the snapshot's generation derives from the database, made once per generation.
+
+        Copy-on-write: a search holding the previous vector store keeps using it while the new one is made.
         """
         wanted = self.generation(conn)
-        current, generation = self._current  # one read: a store and its generation, never two halves
-        if current is not None and generation == wanted:
-            return current
+        derived = self._derived  # one read: the store and its generation, never two halves
+        if derived is not None and derived.generation == wanted:
+            return derived
         with self._sync_lock:
-            current, generation = self._current
-            if current is not None and generation == wanted:
-                return current
+            derived = self._derived
+            if derived is not None and derived.generation == wanted:
+                return derived
             m = self.manifest
-            if current is None:
-                store = open_vector_store(m.backend, self.folder, m.dim, m.index_type, m.index_params)
+            if derived is None:
+                store = open_vector_store(m.backend, self.folder, m.dim, m.index_type, m.index_params,
+                                          uri=settings.open_uri(m.backend_uri), writer=self._lock_file is not None)
             else:
-                store = current.copy()
-            self.sync(store, conn)
-            self._current = (store, wanted)
-            return store
+                store = derived.vectors.copy()
+            rows = np.array(conn.execute("SELECT pid, article FROM passages ORDER BY pid").fetchall(),
+                            dtype=np.int64).reshape(-1, 2)
+            self.sync(store, conn, rows[:, 0])
+            self._derived = _Derived(wanted, store, rows[:, 0].copy(), rows[:, 1].copy())
+            return self._derived
 
-    def sync(self, store: VectorStore, conn: sqlite3.Connection) -> None:
-        """Bring `store` to exactly the passage ids the database holds, from stored embeddings."""
-        db_ids = np.fromiter((r[0] for r in conn.execute("SELECT pid FROM passages ORDER BY pid")), dtype=np.int64)
+    def sync(self, store: VectorStore, conn: sqlite3.Connection, db_ids: np.ndarray) -> None:
+        """Bring `store` to exactly the passage ids the database holds (`db_ids`, sorted)."""
         have = store.ids()
         extra = np.setdiff1d(have, db_ids, assume_unique=True)
         missing = np.setdiff1d(db_ids, have, assume_unique=True)
         can_delete = getattr(store, "can_delete", True)
-        if (len(extra) and not can_delete) or (len(missing) > len(db_ids) // 2 and hasattr(store, "rebuild")):
+        rebuild = (len(extra) and not can_delete) or len(missing) > len(db_ids) // 2 or store.outgrown(len(db_ids))
+        if rebuild and hasattr(store, "rebuild"):
             store.rebuild(db_ids, self.embeddings(conn, db_ids))
             return
         store.delete(extra)
@@ -378,12 +412,18 @@ class IndexStore:
     ) -> WriteResult:
         """One atomic batch: every article in it becomes visible, with all its passages, or none does."""
         conn, result, now = self.connection(), WriteResult(), _now()
+        removed, added = [], []
         conn.execute("BEGIN IMMEDIATE")
         try:
             for article_id in deletes:
-                result.deleted += self._delete(conn, article_id)
+                rowid = self._delete(conn, article_id)
+                if rowid is not None:
+                    removed.append(rowid)
+                    result.deleted += 1
             for article, passages, vectors in upserts:
-                self._delete(conn, article.id)
+                rowid = self._delete(conn, article.id)
+                if rowid is not None:
+                    removed.append(rowid)
                 cur = conn.execute(
                     "INSERT INTO articles (id, title, text, url, source, published, language, metadata,"
                     " content_hash, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -392,6 +432,7 @@ class IndexStore:
                      article.content_hash(), now),
                 )
                 rowid = cur.lastrowid
+                added.append(rowid)
                 self._group_duplicates(conn, rowid, article.text)
                 conn.execute("INSERT INTO articles_fts (rowid, title, text) VALUES (?,?,?)",
                              (rowid, article.title, article.text))
@@ -408,6 +449,7 @@ class IndexStore:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        self._apply_lexical(removed, added, result.generation)
         return result
 
     @staticmethod
@@ -428,13 +470,44 @@ class IndexStore:
         conn.executemany("INSERT INTO article_bands (band, article) VALUES (?, ?)", [(k, rowid) for k in keys])
 
     @staticmethod
-    def _delete(conn: sqlite3.Connection, article_id: str) -> int:
+    def _delete(conn: sqlite3.Connection, article_id: str) -> int | None:
+        """Remove an article with its passages and BM25 row; its rowid, or None if it was not there."""
         row = conn.execute("SELECT rowid, title, text FROM articles WHERE id=?", (article_id,)).fetchone()
         if row is None:
-            return 0
+            return None
         conn.execute("INSERT INTO articles_fts (articles_fts, rowid, title, text) VALUES ('delete', ?, ?, ?)", row)
         conn.execute("DELETE FROM articles WHERE rowid=?", (row[0],))
-        return 1
+        return row[0]
+
+    # -- the derived BM25 index ----------------------------------------------------------------
+    def _catch_up_lexical(self) -> None:
+        """The writer brings the tantivy index to the database's generation (after a crash, a rebuild)."""
+        self._lexical = LexicalIndex.open(self.folder, create=True)
+        with self.snapshot() as conn:
+            generation = self.generation(conn)
+            if self._lexical.generation() != generation:
+                self._lexical.rebuild(conn, generation)
+
+    def _apply_lexical(self, removed: list[int], added: list[int], generation: int) -> None:
+        """After a commit: the batch is safe in SQLite already, so a failure here only leaves readers on
+        FTS5 until the next writer catches the tantivy index up; it is reported, not raised."""
+        if self._lexical is None:
+            return
+        try:
+            self._lexical.apply(self.connection(), removed, added, generation)
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            import warnings
+
+            warnings.warn(f"{self.folder}: the BM25 index fell behind ({exc}); FTS5 answers until the next write",
+                          stacklevel=2)
+
+    def lexical_search(self, conn: sqlite3.Connection, words: list[str], depth: int) -> list[tuple[int, float]] | None:
+        """Unfiltered BM25 from tantivy at the snapshot's generation; None when it cannot answer (use FTS5)."""
+        if self._lexical is None:
+            self._lexical = LexicalIndex.open(self.folder)
+            if self._lexical is None:
+                return None
+        return self._lexical.search(words, depth, self.generation(conn))
 
     def checkpoint(self) -> None:
         """Save the vector store at the database's generation and refresh the manifest's counts."""

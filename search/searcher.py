@@ -13,7 +13,7 @@ import numpy as np
 
 from indexer.chunk import sentence_spans
 from indexer.embed import Embedder, canonical_model_name
-from indexer.store import Filters, IndexError_, IndexStore, fts_query
+from indexer.store import Filters, IndexError_, IndexStore, fts_query, query_words
 
 from . import fusion
 from .types import PassageHit, SearchResponse, SearchResult
@@ -65,7 +65,7 @@ class Searcher:
         asked = canonical_model_name(model) if model else (embedder.model if embedder else recorded)
         if asked != recorded:
             raise IndexError_(f"{index_dir} was built with {recorded}; it cannot be queried with {asked}")
-        self.embedder = embedder or Embedder(recorded, self.store.manifest.encoder)
+        self.embedder = embedder or Embedder(recorded, self.store.manifest.encoder, threads=1)
         with self.store.snapshot() as conn:
             self.store.vectors(conn)  # load and catch up now, not on the first query
 
@@ -88,11 +88,12 @@ class Searcher:
         qvec = self.embedder.encode_query(query) if mode != "lexical" else None
         with self.store.snapshot() as conn:
             ranked = self._retrieve(conn, query, qvec, mode, depth, filters, options.fusion)
-            fields = _article_fields(conn, ranked)
+            news = options.recency_half_life_days or options.max_per_source or options.sort == "date"
+            fields = _article_fields(conn, ranked) if news or options.collapse_duplicates else {}
             copies: dict[int, list[int]] = {}
             if options.collapse_duplicates:
                 ranked, copies = collapse(ranked, {rowid: f[2] for rowid, f in fields.items()})
-            if options.recency_half_life_days or options.max_per_source or options.sort == "date":
+            if news:
                 ranked = _news_order(ranked, fields, options)
             page = ranked[offset:offset + k]
             results = self._present(conn, query, qvec, page, options.passages)
@@ -137,19 +138,20 @@ class Searcher:
         pids, sims = pids[keep], sims[keep]
         if not len(pids):
             return []
-        owner = dict(_in(conn, "SELECT pid, article FROM passages WHERE pid IN ({})", pids.tolist()))
-        best: dict[int, float] = {}
-        for pid, sim in zip(pids.tolist(), sims.tolist(), strict=True):
-            article = owner.get(pid)
-            if article is not None and sim > best.get(article, -2.0):
-                best[article] = sim
-        return sorted(best.items(), key=lambda item: (-item[1], item[0]))[:depth]
+        articles = self.store.passage_articles(conn, pids)
+        known = articles >= 0
+        return best_per_key(articles[known], sims[known], depth)
 
     def _lexical(self, conn, query, depth, filters) -> list[tuple[int, float]]:
-        """Articles by BM25 over title (weight 2) and body (FTS5; its scores are negative, lower is better)."""
+        """Articles by BM25 over title (weight 2) and body: tantivy when it holds this generation and no
+        filter applies, else FTS5 (its scores are negative, lower is better)."""
         match = fts_query(query)
         if not match:
             return []
+        if not filters:
+            hits = self.store.lexical_search(conn, query_words(query), depth)
+            if hits is not None:
+                return hits
         score = "-bm25(articles_fts, 2.0, 1.0) AS s"
         if filters:
             where, params = filters.sql("a")
@@ -173,7 +175,8 @@ class Searcher:
         for row in _in(conn, 'SELECT article, ord, start, "end", embedding FROM passages WHERE article IN ({}) '
                        "ORDER BY article, ord", rowids):
             passages.setdefault(row[0], []).append(row)
-        terms = query_terms(query)
+        terms = query_words(query)  # the words the lexical index looked up are the ones to mark
+        pattern = term_pattern(terms)
         results = []
         for rowid, score in page:
             _, article_id, title, text, url, source, published, language = articles[rowid]
@@ -183,7 +186,7 @@ class Searcher:
             else:  # lexical mode: rank passages by how many query words they hold
                 sims = np.array([_term_hits(text[r[2]:r[3]], terms) for r in rows], dtype=np.float32)
             order = np.argsort(-sims, kind="stable")[:per_result]
-            hits = [_passage_hit(text, rows[i][2], rows[i][3], float(sims[i]), terms) for i in order]
+            hits = [_passage_hit(text, rows[i][2], rows[i][3], float(sims[i]), pattern) for i in order]
             results.append(SearchResult(id=article_id, title=title, source=source, url=url, published=published,
                                         score=round(float(score), 6), passages=hits, language=language))
         return results
@@ -215,8 +218,17 @@ class Searcher:
             vectors = self.store.vectors(conn)
         m = self.store.manifest
         return {"articles": articles, "passages": passages, "model": m.model, "dim": m.dim,
-                "backend": m.backend, "index_type": vectors.index_type, "generation": generation,
+                "backend": m.backend, "index_type": vectors.description, "generation": generation,
                 "created": m.created, "updated": m.updated, "format_version": m.format_version}
+
+
+def best_per_key(keys: np.ndarray, scores: np.ndarray, depth: int) -> list[tuple[int, float]]:
+    """Each key's best score, best first, ties by key: articles ranked by their best passage (MaxP)."""
+    order = np.lexsort((keys, -scores))
+    unique, first = np.unique(keys[order], return_index=True)
+    best = scores[order][first]
+    ranked = np.lexsort((unique, -best))[:depth]
+    return list(zip(unique[ranked].tolist(), best[ranked].tolist(), strict=True))
 
 
 def _article_fields(conn: sqlite3.Connection, ranked: list[tuple[int, float]]) -> dict[int, tuple[str, str, int]]:
@@ -292,14 +304,10 @@ def _in(conn: sqlite3.Connection, sql: str, values: list) -> list:
     return out
 
 
-def query_terms(query: str) -> list[str]:
-    """Lower-cased query words worth marking (the lexical index's stop words dropped)."""
-    return [w.strip('"') for w in fts_query(query).split(" OR ") if w]
 
-
-def _passage_hit(body: str, start: int, end: int, score: float, terms: list[str]) -> PassageHit:
+def _passage_hit(body: str, start: int, end: int, score: float, pattern: re.Pattern | None) -> PassageHit:
     text = body[start:end]
-    marks = highlight(text, terms)
+    marks = highlight(text, pattern)
     return PassageHit(text=text, start=start, end=end, score=round(score, 6), highlights=marks,
                       sentences=best_sentences(text, marks))
 
@@ -321,10 +329,14 @@ def _term_hits(text: str, terms: list[str]) -> int:
     return sum(term in lowered for term in terms)
 
 
-def highlight(text: str, terms: list[str]) -> list[tuple[int, int]]:
-    """[start, end) of words in `text` that start with a query word's stem (sanction -> sanctions)."""
+def term_pattern(terms: list[str]) -> re.Pattern | None:
+    """Words that start with a query word's stem (sanction -> sanctions); None for no terms."""
     if not terms:
-        return []
+        return None
     stems = sorted({t[:max(4, len(t) - 2)] if len(t) > 4 else t for t in terms}, key=len, reverse=True)
-    pattern = re.compile(r"\b(?:" + "|".join(re.escape(s) for s in stems) + r")\w*", re.I)
-    return [(m.start(), m.end()) for m in pattern.finditer(text)]
+    return re.compile(r"\b(?:" + "|".join(re.escape(s) for s in stems) + r")\w*", re.I)
+
+
+def highlight(text: str, pattern: re.Pattern | None) -> list[tuple[int, int]]:
+    """[start, end) of the words of `text` that `pattern` (from term_pattern) matches."""
+    return [(m.start(), m.end()) for m in pattern.finditer(text)] if pattern else []

@@ -44,6 +44,15 @@ class VectorStore(ABC):
     def generation(self) -> int:
         """The generation last saved or loaded; -1 for none."""
 
+    @property
+    def description(self) -> str:
+        """The index as built, for stats (the asked type and, for `auto`, what it chose)."""
+        return self.index_type
+
+    def outgrown(self, n: int) -> bool:
+        """Whether this store would be built differently for n vectors (sync then rebuilds it)."""
+        return False
+
     def copy(self) -> VectorStore:
         """An independent copy that can be changed while searches run on this one."""
         return self

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from search import SearchOptions
-from search.searcher import _news_order, best_sentences, highlight, recency_multiplier
+from search.searcher import _news_order, best_sentences, highlight, recency_multiplier, term_pattern
 
 FIELDS = {1: ("A", "2024-01-01"), 2: ("A", "2024-01-10"), 3: ("B", "2023-01-10"), 4: ("A", "")}
 RANKED = [(1, 1.0), (2, 0.95), (3, 0.9), (4, 0.85)]
@@ -30,7 +30,7 @@ def test_sort_by_date_and_cap_per_source():
 
 def test_best_sentence_holds_most_query_words():
     text = "Markets were calm. Russia rejected new sanctions on North Korea. Russia spoke."
-    marks = highlight(text, ["russia", "sanctions", "korea"])
+    marks = highlight(text, term_pattern(["russia", "sanctions", "korea"]))
     assert [text[a:b] for a, b in marks] == ["Russia", "sanctions", "Korea", "Russia"]
     assert [text[a:b] for a, b in best_sentences(text, marks)] == ["Russia rejected new sanctions on North Korea."]
     assert best_sentences(text, []) == []
