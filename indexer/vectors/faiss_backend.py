@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import faiss
@@ -171,23 +173,21 @@ class FaissStore(VectorStore):
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         k = max(1, min(k, self.count() or 1))
         params = None
+        inner = self._inner
         if allowed is not None:
             selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
-            inner = self._inner
             if isinstance(inner, faiss.IndexHNSW):
                 params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(k, inner.hnsw.efSearch))
             elif isinstance(inner, faiss.IndexIVF):
                 params = faiss.SearchParametersIVF(sel=selector, nprobe=inner.nprobe)
             else:
                 params = faiss.SearchParameters(sel=selector)
-        inner = self._inner
         if params is None and isinstance(inner, faiss.IndexFlat) and len(queries) == 1:
             return self._scan(inner, queries, k)
-        # A few queries run on one thread: OpenMP's fork-join and spinning cost more than a 9k-vector scan
-        # (0.9 vs 8 ms per query on 2 busy cores); batches use every core.
-        faiss.omp_set_num_threads(1 if len(queries) < 20 else available_cores())
-        scores, ids = self._index.search(queries, k, params=params)
-        return scores, ids
+        # A few queries run on one thread: OpenMP's fork-join and spinning cost more than a filtered scan of
+        # 9k vectors (0.9 vs 8 ms per query on 2 busy cores); batches use every core.
+        with _omp_threads(1 if len(queries) < 20 else available_cores()):
+            return self._index.search(queries, k, params=params)
 
     def _scan(self, inner: faiss.IndexFlat, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact search of one query in numpy over FAISS's own vector array (no copy): FAISS keeps a heap
@@ -197,7 +197,7 @@ class FaissStore(VectorStore):
         vectors = faiss.rev_swig_ptr(inner.get_xb(), n * self.dim).reshape(n, self.dim)
         scores = vectors @ query[0]
         top = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
-        ids = faiss.vector_to_array(self._index.id_map)[top]
+        ids = faiss.rev_swig_ptr(self._index.id_map.data(), n)[top]
         order = np.lexsort((ids, -scores[top]))
         return scores[top][order][None, :], ids[order][None, :]
 
@@ -218,6 +218,18 @@ class FaissStore(VectorStore):
                 "dim": self.dim, "count": self.count(), "params": self.params}
         write_atomic(info_file, json.dumps(info, indent=2))
         self._generation = generation
+
+
+@contextmanager
+def _omp_threads(n: int) -> Iterator[None]:
+    """OpenMP threads for one call, then back: the setting belongs to the calling thread, and a search's
+    single thread must not carry over to a later rebuild (IVF training, adds) on the same thread."""
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(n)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def _fsync(path: Path) -> None:

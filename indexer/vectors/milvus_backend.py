@@ -130,10 +130,10 @@ class MilvusStore(VectorStore):
             raise IndexError_(f"cannot open Milvus at {self.uri}: {exc.message}") from exc
         try:
             self._prepare()
+            self._generation = self._recorded_generation()
         except MilvusException as exc:
             self.close()
             raise IndexError_(f"Milvus at {self.uri}: {exc.message}") from exc
-        self._generation = self._recorded_generation()
 
     # -- the collection ----------------------------------------------------------------------------
     def _index_params(self) -> dict:

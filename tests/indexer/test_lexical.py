@@ -19,7 +19,7 @@ QUERIES = ["earthquake Indonesia", "police arrested murder", "Russia stance on D
 def _fts5(store: IndexStore, query: str, depth: int = 100) -> list[int]:
     rows = store.connection().execute(
         "SELECT rowid FROM articles_fts WHERE articles_fts MATCH ? ORDER BY -bm25(articles_fts, 2.0, 1.0) DESC, "
-        "rowid LIMIT ?", [fts_query(query), depth])
+        "rowid LIMIT ?", [fts_query(query_words(query)), depth])
     return [r[0] for r in rows]
 
 
