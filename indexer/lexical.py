@@ -106,7 +106,7 @@ class LexicalIndex:
             return
         with self._commit(generation, stale) as writer:
             for rowid in removed:
-                writer.delete_documents("rowid", rowid)
+                writer.delete_documents_by_term("rowid", rowid)
             _add(writer, select_in(conn, "SELECT title, text, rowid FROM articles WHERE rowid IN ({})", list(added)))
 
     def rebuild(self, conn: sqlite3.Connection, generation: int) -> None:
@@ -123,7 +123,7 @@ class LexicalIndex:
         writer = self._writer
         try:
             yield writer
-            writer.delete_documents("rowid", _MARKER)
+            writer.delete_documents_by_term("rowid", _MARKER)
             writer.add_document(tantivy.Document(rowid=_MARKER, generation=generation, stale=stale))
             writer.commit()
         except BaseException:
