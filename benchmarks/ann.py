@@ -34,7 +34,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from indexer.vectors.faiss_backend import _factory
+from indexer.vectors.faiss_backend import _factory, omp_threads
 
 RESULTS = Path(__file__).resolve().parent / "results"
 EF = [16, 32, 64, 128, 256, 512]
@@ -99,16 +99,12 @@ def set_param(index: faiss.Index, name: str | None, value) -> None:
 def time_queries(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Ids found and per-query seconds, one query per search call on one faiss thread."""
     found, seconds = np.empty((len(queries), k), dtype=np.int64), np.empty(len(queries))
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
+    with omp_threads(1):
         for i, q in enumerate(queries):
             t = time.perf_counter()
             _, ids = index.search(q[None, :], k)
             seconds[i] = time.perf_counter() - t
             found[i] = ids[0]
-    finally:
-        faiss.omp_set_num_threads(threads)
     return found, seconds
 
 

@@ -186,7 +186,7 @@ class FaissStore(VectorStore):
             return self._scan(inner, queries, k)
         # A few queries run on one thread: OpenMP's fork-join and spinning cost more than a filtered scan of
         # 9k vectors (0.9 vs 8 ms per query on 2 busy cores); batches use every core.
-        with _omp_threads(1 if len(queries) < 20 else available_cores()):
+        with omp_threads(1 if len(queries) < 20 else available_cores()):
             return self._index.search(queries, k, params=params)
 
     def _scan(self, inner: faiss.IndexFlat, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -221,7 +221,7 @@ class FaissStore(VectorStore):
 
 
 @contextmanager
-def _omp_threads(n: int) -> Iterator[None]:
+def omp_threads(n: int) -> Iterator[None]:
     """OpenMP threads for one call, then back: the setting belongs to the calling thread, and a search's
     single thread must not carry over to a later rebuild (IVF training, adds) on the same thread."""
     before = faiss.omp_get_max_threads()
