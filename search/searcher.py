@@ -296,7 +296,6 @@ def _news_order(ranked: list[tuple[int, float]], fields: dict[int, tuple[str, st
     return ranked
 
 
-
 def _passage_hit(body: str, start: int, end: int, score: float, pattern: re.Pattern | None) -> PassageHit:
     text = body[start:end]
     marks = highlight(text, pattern)

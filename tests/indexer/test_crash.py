@@ -265,16 +265,20 @@ def check_index(index: Path, embedder, expect: Expectation) -> dict[str, str]:
 
 
 def rebuild_lexical(index: Path) -> None:
-    """Rebuild the tantivy copy from the database, as a writer does when it finds it behind. Its BM25
-    statistics count articles replaced since its last rebuild until their segments merge (docs/design.md),
-    and how many were replaced depends on where the kills landed; a rebuild counts only what is stored."""
+    """Check the tantivy copy holds the database's generation (so it, not FTS5, answers), then rebuild it
+    from the database. Its BM25 statistics count articles replaced since its last rebuild until their
+    segments merge (docs/design.md), and how many were replaced depends on where the kills landed; a
+    rebuild counts only what is stored."""
     from indexer.lexical import LexicalIndex
     from indexer.store import IndexStore
 
     store = IndexStore.open(index)
     try:
         with store.snapshot() as conn:
-            LexicalIndex.open(index, create=True).rebuild(conn, store.generation(conn))
+            generation = store.generation(conn)
+            lexical = LexicalIndex.open(index)
+            assert lexical is not None and lexical.generation() == generation, f"{index}: tantivy is behind"
+            lexical.rebuild(conn, generation)
     finally:
         store.close()
 
