@@ -15,7 +15,7 @@ from .article import Article, Problem
 from .chunk import Passage, chunk
 from .embed import DEFAULT_ENCODER, Embedder, canonical_model_name
 from .readers import MAX_ARTICLE_CHARS, read_sources
-from .store import IndexStore, Manifest
+from .store import IndexStore, Manifest, WriteResult
 
 
 @dataclass(frozen=True)
@@ -195,6 +195,17 @@ class Indexer:
         bar.close()
         report.seconds += time.perf_counter() - started
         return report
+
+    def write(self, articles: list[Article], deletes: Iterable[str] = (),
+              state: Mapping[str, str] | None = None) -> WriteResult:
+        """One atomic batch however large: upserts (unchanged ones skipped), deletes and `state` (see
+        `IndexStore.write`) commit together or not at all. No checkpoint: readers catch up from SQLite,
+        and the caller checkpoints when it likes (a watcher, every few minutes)."""
+        batch = Batch(list({a.id: a for a in articles}.values()))
+        todo = batch.without_unchanged(self.store.content_hashes([a.id for a in batch.articles]))
+        result = self.store.write(self.prepare(todo.articles) if todo.articles else [], list(deletes), state)
+        result.unchanged = todo.unchanged
+        return result
 
     def delete(self, ids: Iterable[str]) -> int:
         deleted = self.store.write(deletes=list(ids)).deleted

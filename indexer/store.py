@@ -14,7 +14,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,6 +192,7 @@ class Derived:
 @dataclass
 class WriteResult:
     upserted: int = 0
+    unchanged: int = 0  # set by `Indexer.write`: articles skipped because the index holds them as they are
     deleted: int = 0
     passages: int = 0
     generation: int = 0
@@ -343,6 +344,12 @@ class IndexStore:
             out.update(dict(rows.fetchall()))
         return out
 
+    def read_state(self, prefix: str) -> dict[str, str]:
+        """The saved state entries whose key starts with `prefix` (see `write`)."""
+        rows = self.connection().execute("SELECT key, value FROM state WHERE substr(key, 1, ?) = ?",
+                                         (len(prefix), prefix))
+        return dict(rows.fetchall())
+
     def vectors(self, conn: sqlite3.Connection) -> VectorStore:
         """The vector store in step with the generation `conn`'s snapshot sees."""
         return self.derived(conn).vectors
@@ -410,8 +417,12 @@ class IndexStore:
         self,
         upserts: Iterable[tuple[Article, Sequence[Passage], np.ndarray]] = (),
         deletes: Iterable[str] = (),
+        state: Mapping[str, str] | None = None,
     ) -> WriteResult:
-        """One atomic batch: every article in it becomes visible, with all its passages, or none does."""
+        """One atomic batch: every article in it becomes visible, with all its passages, or none does.
+
+        `state` (key -> value) is saved in the same transaction: a client's bookkeeping (a feed's
+        validators and seen items) is committed exactly when the articles it describes are."""
         conn, result, now = self.connection(), WriteResult(), _now()
         removed, added = [], []
         conn.execute("BEGIN IMMEDIATE")
@@ -444,6 +455,10 @@ class IndexStore:
                 )
                 result.upserted += 1
                 result.passages += len(passages)
+            for key, value in (state or {}).items():
+                if key == "generation":
+                    raise ValueError("state key 'generation' is the index's own")
+                conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value))
             result.generation = self.generation(conn) + 1
             conn.execute("UPDATE state SET value=? WHERE key='generation'", (str(result.generation),))
             conn.execute("COMMIT")
