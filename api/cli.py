@@ -15,17 +15,29 @@ def _add_index_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index", required=True, type=Path, help="index folder")
 
 
-def _filters(args: argparse.Namespace):
-    from indexer.store import Filters
+def add_search_options(parser: argparse.ArgumentParser) -> None:
+    """The filters and search options as command-line flags, derived from their one declaration."""
+    from search.options import Filters, SearchOptions, declared
 
-    fields = []
-    for item in args.field or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--field {item!r}: expected KEY=VALUE")
-        fields.append((key, value))
-    return Filters(sources=tuple(args.source or ()), since=args.since or "", until=args.until or "",
-                   language=args.language or "", fields=tuple(fields))
+    for cls in (Filters, SearchOptions):
+        for d in declared(cls):
+            flag, common = f"--{d.cli}", {"dest": d.param, "help": d.help}
+            if d.is_list:
+                parser.add_argument(flag, action="append", **common)
+            elif d.base is bool:
+                parser.add_argument(flag, action="store_true", **common)
+            elif d.choices:
+                parser.add_argument(flag, choices=d.choices, default=d.default, **common)
+            else:
+                parser.add_argument(flag, type=d.base, default=d.default, **common)
+
+
+def search_options(args: argparse.Namespace):
+    """(Filters, SearchOptions) from the flags `add_search_options` declared."""
+    from search.options import Filters, SearchOptions, declared, from_wire
+
+    params = [d.param for cls in (Filters, SearchOptions) for d in declared(cls)]
+    return from_wire({p: getattr(args, p) for p in params})
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -85,38 +97,92 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from search import Searcher, SearchOptions
+    from search import Searcher
 
+    from .render import render_results
+
+    filters, options = search_options(args)
     searcher = Searcher(args.index)
-    response = searcher.search(args.query, k=args.k, offset=args.offset, filters=_filters(args),
-                               options=SearchOptions(mode=args.mode, fusion=args.fusion, sort=args.sort,
-                                                     recency_half_life_days=args.recency_half_life,
-                                                     max_per_source=args.max_per_source,
-                                                     collapse_duplicates=args.collapse_duplicates))
+    response = searcher.search(args.query, k=args.k, offset=args.offset, filters=filters, options=options)
     if args.json:
         print(json.dumps(response.to_dict(), ensure_ascii=False, indent=2))
         return EXIT_OK
-    if not response.results:
-        print("no results")
-    for rank, result in enumerate(response.results, start=args.offset + 1):
-        where = " | ".join(x for x in (result.source, result.published[:10], result.url) if x)
-        print(f"{rank}. {result.title or result.id}  [{result.score:.4f}]")
-        if result.also_published_by:
-            print(f"   also published by {', '.join(result.also_published_by)}")
-        if where:
-            print(f"   {where}")
-        best = result.passages[0] if result.passages else None
-        if best:
-            snippet = " ".join(best.text.split())
-            print(f"   chars {best.start}-{best.end}: {snippet[:300]}{'...' if len(snippet) > 300 else ''}")
+    print(render_results(response, args.offset, bold=sys.stdout.isatty()))
     print(f"({len(response.results)} results, {response.mode}, {response.took_ms:.1f} ms)", file=sys.stderr)
     return EXIT_OK
 
 
-def cmd_stats(args: argparse.Namespace) -> int:
+def cmd_story(args: argparse.Namespace) -> int:
     from search import Searcher
 
-    stats = Searcher(args.index).stats()
+    from .render import render_story
+
+    page = Searcher(args.index).story(args.id, args.query or "")
+    if page is None:
+        print(f"newsearch: no story with id {args.id}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(json.dumps(page.to_dict(), ensure_ascii=False, indent=2) if args.json else render_story(page))
+    return EXIT_OK
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    from search import Searcher
+
+    from .render import render_timeline
+
+    filters, options = search_options(args)
+    timeline = Searcher(args.index).timeline(args.query, args.interval, filters, options)
+    print(json.dumps(timeline, ensure_ascii=False, indent=2) if args.json else render_timeline(timeline))
+    return EXIT_OK
+
+
+def cmd_similar(args: argparse.Namespace) -> int:
+    from search import Searcher
+
+    from .render import render_results
+
+    response = Searcher(args.index).similar(args.id, args.k, exclude_story=args.exclude_story,
+                                            exclude_duplicates=not args.keep_duplicates)
+    if response is None:
+        print(f"newsearch: no article with id {args.id!r}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    if args.json:
+        print(json.dumps(response.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(render_results(response, bold=sys.stdout.isatty()))
+    return EXIT_OK
+
+
+def cmd_stories_rebuild(args: argparse.Namespace) -> int:
+    """Re-cluster every article into stories, e.g. after changing the clustering parameters."""
+    from dataclasses import replace
+
+    from indexer.store import IndexStore, Manifest
+
+    store = IndexStore.create_or_open(args.index, Manifest.read(args.index), lock=True)
+    try:
+        changes = {k: v for k, v in (("threshold", args.threshold), ("window_days", args.window_days)) if v is not None}
+        count = store.rebuild_stories(replace(store.story_params(), **changes))
+    finally:
+        store.close()
+    print(f"{args.index}: {count} stories", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_bench_stories(args: argparse.Namespace) -> int:
+    from search.story_bench import bench_stories, format_table
+
+    result = bench_stories(args.folder, args.stories, progress=not args.json)
+    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    return EXIT_OK
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from indexer.watch import feed_health
+    from search import Searcher
+
+    searcher = Searcher(args.index)
+    stats = {**searcher.stats(), "feeds": feed_health(searcher.store)}
     if args.json:
         print(json.dumps(stats, indent=2))
     else:
@@ -128,8 +194,20 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from api.app import serve
 
-    serve(args.index, host=args.host, port=args.port)
+    serve(args.index, host=args.host, port=args.port, feeds=args.watch, allow_private=args.allow_private)
     return EXIT_OK
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from indexer.watch import watch
+
+    report = watch(args.feeds, args.index, once=args.once, interval=args.interval,
+                   allow_private=args.allow_private, progress=not args.quiet)
+    for feed in report.feeds:
+        for problem in ([feed.error] if feed.failed else []) + feed.problems:
+            print(f"{feed.url}: {problem}", file=sys.stderr)
+    print(report.summary(), file=sys.stderr)
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
 def cmd_bench_recall(args: argparse.Namespace) -> int:
@@ -156,7 +234,6 @@ def build_parser() -> argparse.ArgumentParser:
     from indexer.embed import DEFAULT_ENCODER, ENCODERS
     from indexer.settings import BACKENDS
     from indexer.vectors.faiss_backend import INDEX_TYPES
-    from search.searcher import FUSIONS, MODES, SORTS
 
     parser = argparse.ArgumentParser(prog="newsearch", description="Semantic search over news articles.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -198,19 +275,40 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index_arg(p)
     p.add_argument("-k", type=int, default=10, help="results (default 10)")
     p.add_argument("--offset", type=int, default=0)
-    p.add_argument("--mode", choices=MODES, help="retrieval mode (default: hybrid)")
-    p.add_argument("--source", action="append", help="only this outlet (repeatable)")
-    p.add_argument("--since", help="published on or after (ISO date)")
-    p.add_argument("--until", help="published on or before (ISO date)")
-    p.add_argument("--language", help="only this language code")
-    p.add_argument("--field", action="append", help="metadata KEY=VALUE equality (repeatable)")
-    p.add_argument("--fusion", choices=FUSIONS, default="convex", help="hybrid fusion (default convex)")
-    p.add_argument("--sort", choices=SORTS, default="relevance")
-    p.add_argument("--recency-half-life", type=float, default=0.0, metavar="DAYS", help="recency boost")
-    p.add_argument("--max-per-source", type=int, default=0, help="cap results per outlet (outlet diversity)")
-    p.add_argument("--collapse-duplicates", action="store_true", help="wire copies as one result")
+    add_search_options(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("story", help="one story's articles in time order")
+    p.add_argument("id", type=int, help="story id (from a search with --group story)")
+    _add_index_arg(p)
+    p.add_argument("--query", help="show each article's best sentence for this query")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_story)
+
+    p = sub.add_parser("timeline", help="matching articles per day, week or month, by outlet")
+    p.add_argument("query")
+    _add_index_arg(p)
+    p.add_argument("--interval", choices=("day", "week", "month"), default="day")
+    add_search_options(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_timeline)
+
+    p = sub.add_parser("similar", help="more like this: the articles nearest to one article")
+    p.add_argument("id", help="article id")
+    _add_index_arg(p)
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--exclude-story", action="store_true", help="leave out the article's own story")
+    p.add_argument("--keep-duplicates", action="store_true", help="keep its near-duplicates (wire copies)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_similar)
+
+    stories = sub.add_parser("stories", help="story clustering").add_subparsers(dest="stories", required=True)
+    p = stories.add_parser("rebuild", help="re-cluster every article (e.g. with new parameters)")
+    _add_index_arg(p)
+    p.add_argument("--threshold", type=float, help="similarity a story must reach to take an article")
+    p.add_argument("--window-days", type=float, help="only articles this many days apart are compared")
+    p.set_defaults(func=cmd_stories_rebuild)
 
     p = sub.add_parser("stats", help="counts and settings of an index")
     _add_index_arg(p)
@@ -221,7 +319,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index_arg(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--watch", type=Path, metavar="FEEDS", help="also follow these feeds (see `newsearch watch`)")
+    p.add_argument("--allow-private", action="store_true", help="let feeds point at private or loopback addresses")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("watch", help="follow RSS/Atom feeds into an index: poll politely, index what is new")
+    p.add_argument("feeds", type=Path, help="a file of feed URLs, one a line: URL [INTERVAL] [SOURCE NAME]; # comments")
+    _add_index_arg(p)
+    p.add_argument("--once", action="store_true", help="poll every feed once and exit (exit 1 if any failed)")
+    p.add_argument("--interval", default=None, help="time between polls of a feed, e.g. 15m (default 15m)")
+    p.add_argument("--allow-private", action="store_true", help="let feeds point at private or loopback addresses")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_watch)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
     p = bench.add_parser("recall", help="nDCG@10, R@10, R@100, MRR@10 of every mode on a BEIR folder")
@@ -234,16 +343,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlap-tokens", type=int, default=32)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_recall)
+    p = bench.add_parser("stories", help="story clustering (B-cubed, ARI, NMI) against batch baselines")
+    p.add_argument("folder", type=Path, help="a BEIR folder with corpus.jsonl")
+    p.add_argument("--stories", type=Path, help="gold stories (default FOLDER/stories.tsv)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_stories)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from indexer.store import IndexError_
+    from indexer.errors import IndexUnavailable
 
     try:
         return args.func(args)
-    except (IndexError_, ValueError, FileNotFoundError) as exc:
+    except (IndexUnavailable, ValueError, FileNotFoundError) as exc:
         print(f"newsearch: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -9,12 +9,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from search.options import Filters, SearchOptions, to_wire
 from search.types import SearchResponse
 
 
@@ -78,17 +78,10 @@ class NewsearchClient:
         return response
 
     # -- reads -------------------------------------------------------------------------------------
-    def search(self, q: str, k: int = 10, offset: int = 0, mode: str | None = None, sources: Iterable[str] = (),
-               since: str | None = None, until: str | None = None, language: str | None = None,
-               fields: Iterable[tuple[str, str]] = ()) -> SearchResponse:
-        """Ranked articles with their best passages, as the library's `SearchResponse`."""
-        body: dict[str, Any] = {"q": q, "k": k, "offset": offset}
-        optional = {"mode": mode, "since": since, "until": until, "language": language}
-        body.update({key: value for key, value in optional.items() if value})
-        if sources := list(sources):
-            body["source"] = sources
-        if fields := [f"{key}={value}" for key, value in fields]:
-            body["field"] = fields
+    def search(self, query: str, k: int = 10, offset: int = 0, filters: Filters | None = None,
+               options: SearchOptions | None = None) -> SearchResponse:
+        """Ranked articles with their best passages: `Searcher.search`'s signature and result, over HTTP."""
+        body = {"q": query, "k": k, "offset": offset, **to_wire(filters, options)}
         return SearchResponse.from_dict(self._request("POST", "/search", json=body).json())
 
     def article(self, article_id: str) -> dict | None:

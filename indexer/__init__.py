@@ -2,11 +2,13 @@
 
 from .article import Article, Problem
 from .embed import DEFAULT_MODEL, Embedder
+from .errors import BackendUnavailable, IndexLocked, IndexUnavailable, ModelMismatch, NotAnIndex
 from .pipeline import IndexConfig, Indexer, IndexReport, index_sources
 from .readers import read_sources
-from .store import Filters, IndexError_, IndexStore, Manifest
+from .store import IndexStore, Manifest
 
 __all__ = [
-    "DEFAULT_MODEL", "Article", "Embedder", "Filters", "IndexConfig", "IndexError_", "IndexReport",
-    "IndexStore", "Indexer", "Manifest", "Problem", "index_sources", "read_sources",
+    "DEFAULT_MODEL", "Article", "BackendUnavailable", "Embedder", "IndexConfig", "IndexLocked", "IndexReport",
+    "IndexStore", "IndexUnavailable", "Indexer", "Manifest", "ModelMismatch", "NotAnIndex", "Problem",
+    "index_sources", "read_sources",
 ]

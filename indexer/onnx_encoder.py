@@ -19,12 +19,14 @@ import hashlib
 import json
 import logging
 import os
-import uuid
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from .files import write_atomic
+from .system import available_cores
 
 EXPORT_VERSION = 1  # bump when the export changes; old cache folders are then simply not used
 OPSET = 17
@@ -36,14 +38,6 @@ _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model")
 
 class UnsupportedModel(ValueError):
     """The model's sentence-transformers pipeline cannot be reproduced by the ONNX encoder."""
-
-
-def available_cores() -> int:
-    """Cores this process may run on (affinity-aware, unlike os.cpu_count())."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def cache_root() -> Path:
@@ -74,20 +68,6 @@ def cache_key(folder: Path, name: str, version: str = "") -> str:
     payload = json.dumps({"path": str(folder), "name": name, "version": version, "files": files,
                           "export": EXPORT_VERSION, "opset": OPSET}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
-
-
-def _atomic_target(final: Path) -> Path:
-    """A fresh temporary path beside `final`; rename it onto `final` when complete."""
-    return final.with_name(f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-
-
-def _write_atomic(final: Path, data: str) -> None:
-    tmp = _atomic_target(final)
-    try:
-        tmp.write_text(data, encoding="utf-8")
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _pooling_mode(module) -> str:
@@ -138,39 +118,35 @@ def export(model_path: str, folder: Path) -> None:
             out = self.model(**dict(zip(names, inputs, strict=True)))
             return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
 
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = _atomic_target(folder / FILES[False])
-    try:
+    def write_model(tmp: Path) -> None:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer notes on shapes that are constant for an encoder
             torch.onnx.export(Wrapper(hf_model), tuple(sample[n] for n in names), str(tmp), input_names=names,
                               output_names=["token_embeddings"], opset_version=OPSET, dynamo=False,
                               dynamic_axes={n: {0: "batch", 1: "sequence"} for n in [*names, "token_embeddings"]})
-        os.replace(tmp, folder / FILES[False])
-    finally:
-        tmp.unlink(missing_ok=True)
-    _write_atomic(folder / "tokenizer.json", tokenizer.backend_tokenizer.to_str())
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(folder / FILES[False], write_model)
+    write_atomic(folder / "tokenizer.json", tokenizer.backend_tokenizer.to_str())
     spec = {"inputs": names, "pooling": mode, "max_seq_length": int(transformer.max_seq_length),
             "do_lower_case": bool(getattr(transformer, "do_lower_case", False)),
             "dim": int(hf_model.config.hidden_size), "pad_id": int(tokenizer.pad_token_id or 0),
             "model_path": str(model_path)}
-    _write_atomic(folder / SPEC, json.dumps(spec, indent=2))  # written last: its presence means complete
+    write_atomic(folder / SPEC, json.dumps(spec, indent=2))  # written last: its presence means complete
 
 
 def quantize(folder: Path) -> None:
     """Dynamic int8 quantization of the fp32 export, per-channel weights."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    tmp = _atomic_target(folder / FILES[True])
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # quantize_dynamic logs a pre-processing hint at WARNING on the root logger
     try:
-        quantize_dynamic(str(folder / FILES[False]), str(tmp), per_channel=True, weight_type=QuantType.QInt8)
-        os.replace(tmp, folder / FILES[True])
+        write_atomic(folder / FILES[True], lambda tmp: quantize_dynamic(
+            str(folder / FILES[False]), str(tmp), per_channel=True, weight_type=QuantType.QInt8))
     finally:
         root.setLevel(level)
-        tmp.unlink(missing_ok=True)
 
 
 def ensure_exported(model_path: str, name: str, version: str = "", int8: bool = False) -> Path:

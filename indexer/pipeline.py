@@ -118,7 +118,7 @@ class Indexer:
     """Writes articles into one index folder; holds the writer lock while open."""
 
     def __init__(self, index_dir: Path | str, config: IndexConfig | None = None,
-                 embedder: Embedder | None = None, wait_for_lock: bool = False) -> None:
+                 embedder: Embedder | None = None, wait_for_lock: bool | float = False) -> None:
         self.config = config or IndexConfig()
         model = canonical_model_name(self.config.model if embedder is None else embedder.model)
         self._embedder = embedder
@@ -126,7 +126,8 @@ class Indexer:
         asked = self.config.backend or ("milvus" if self.config.backend_uri else None)
         backend = settings.backend(asked)
         uri = settings.milvus_uri(self.config.backend_uri) if backend == "milvus" else ""
-        manifest = Manifest(model=model, dim=dim, backend=backend, backend_uri=uri, encoder=self.config.encoder,
+        encoder = embedder.encoder if embedder is not None else self.config.encoder  # what made the vectors
+        manifest = Manifest(model=model, dim=dim, backend=backend, backend_uri=uri, encoder=encoder,
                             index_type=self.config.index_type or "",
                             index_params=dict(self.config.index_params), chunk_tokens=self.config.chunk_tokens,
                             overlap_tokens=self.config.overlap_tokens)
@@ -143,6 +144,11 @@ class Indexer:
         """The model, loaded on first use: a run over unchanged articles never pays for loading it."""
         if self._embedder is None:
             self._embedder = Embedder(self.store.manifest.model, self.store.manifest.encoder)
+        return self._embedder
+
+    @property
+    def loaded_embedder(self) -> Embedder | None:
+        """The model if this writer has loaded it (to hand on to the next writer), else None."""
         return self._embedder
 
     def close(self) -> None:

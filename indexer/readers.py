@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .article import Article, Problem, normalize_date, stable_id
+from .article import Article, Problem, dateline, normalize_date, stable_id
 from .clean import clean_text, scrub
 
 MAX_ARTICLE_CHARS = 1_000_000
@@ -26,8 +26,9 @@ RECORD_SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv"}
 KNOWN_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | FEED_SUFFIXES | RECORD_SUFFIXES
 
 Item = Article | Problem
-# Files that sit beside articles in a data folder without being news: licences and read-me files.
-_NOT_ARTICLES = re.compile(r"^(licen[cs]e|copying|notice|readme|licensedata)([-_.].*)?$", re.I)
+# Files that sit beside articles in a data folder without being news: licences, read-me files and the gold
+# labels of an evaluation set (BEIR's qrels, newsearch's stories.tsv).
+_NOT_ARTICLES = re.compile(r"^(licen[cs]e|copying|notice|readme|licensedata|qrels|stories)([-_.].*)?$", re.I)
 
 # Field names accepted for each Article attribute, first match wins (BEIR's `_id`, feeds' `link`...).
 _FIELDS = {
@@ -105,7 +106,7 @@ def read_file(path: Path, max_chars: int = MAX_ARTICLE_CHARS, where: str | None 
         elif suffix == ".csv":
             yield from _read_csv(data, where, max_chars)
         elif suffix in HTML_SUFFIXES:
-            yield _article_from_html(data, where, max_chars)
+            yield article_from_html(data, where, max_chars)
         elif suffix in FEED_SUFFIXES:
             yield from _read_feed(data, where, max_chars)
         else:
@@ -195,14 +196,21 @@ def article_from_record(record: object, where: str, max_chars: int = MAX_ARTICLE
             return Problem(where, f"field {attribute!r} must be text, got {type(value).__name__}")
         values[attribute] = "" if value is None else str(value)
     used = {name for names in _FIELDS.values() for name in names}
-    metadata = {k: v for k, v in record.items() if k not in used and isinstance(k, str)}
-    published = normalize_date(values["published"]) if values["published"] is not None else ""
-    if values["published"] not in (None, "") and not published:
-        metadata["published_raw"] = str(values["published"])
+    published, metadata = dated(values["published"],
+                                {k: v for k, v in record.items() if k not in used and isinstance(k, str)})
     return make_article(
         where, max_chars, id=values["id"], title=values["title"], text=values["text"], url=values["url"],
         source=values["source"], published=published, language=values["language"], metadata=metadata,
     )
+
+
+def dated(value: object, metadata: dict) -> tuple[str, dict]:
+    """(ISO date, metadata) from a date-like value: one that cannot be read is kept, as
+    metadata['published_raw'], but the article is then not dated (no date filter admits it)."""
+    published = normalize_date(value) if value not in (None, "") else ""
+    if value not in (None, "") and not published:
+        metadata = {**metadata, "published_raw": str(value)}
+    return published, metadata
 
 
 def make_article(where: str, max_chars: int, *, id: str = "", title: str = "", text: str = "", **rest) -> Item:
@@ -218,6 +226,9 @@ def make_article(where: str, max_chars: int, *, id: str = "", title: str = "", t
     article_id = " ".join(clean_text(str(id)).split()) or stable_id(rest.get("url", ""), title, body)
     if len(article_id) > MAX_ID_CHARS:
         return Problem(where, f"id is {len(article_id)} characters; the limit is {MAX_ID_CHARS}")
+    if not rest.get("published") and (opening := dateline(body)):
+        # An undated article whose body opens with a date (a dateline) is dated by it, and says so.
+        rest = {**rest, "published": opening, "metadata": {**rest.get("metadata", {}), "published_from": "dateline"}}
     return Article(id=article_id, title=title, text=body, **scrub(rest))
 
 
@@ -229,7 +240,7 @@ def _article_from_text(text: str, path: Path, where: str, max_chars: int) -> Ite
     return make_article(where, max_chars, title=title, text=body, metadata={"file": path.name})
 
 
-def _article_from_html(data: bytes, where: str, max_chars: int, url: str = "") -> Item:
+def article_from_html(data: bytes, where: str, max_chars: int, url: str = "") -> Item:
     """Main text of a web page with trafilatura, with its title, date, author and site when present."""
     import trafilatura
 
@@ -280,6 +291,6 @@ def _read_url(url: str, max_chars: int) -> Iterator[Item]:
         return
     kind = response.headers.get("content-type", "")
     if "html" in kind and b"<rss" not in response.content[:2048] and b"<feed" not in response.content[:2048]:
-        yield _article_from_html(response.content, url, max_chars, url=url)
+        yield article_from_html(response.content, url, max_chars, url=url)
     else:
         yield from _read_feed(response.content, url, max_chars)

@@ -10,26 +10,29 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import dedup, settings
+from . import dedup, settings, story_store
 from .article import Article
 from .chunk import Passage
+from .embed import DEFAULT_ENCODER
+from .errors import IndexLocked, ModelMismatch, NotAnIndex
+from .files import write_atomic
 from .lexical import LexicalIndex
+from .snapshot import Snapshot
 from .sql import select_in
+from .stories import StoryClusterer, StoryParams
 from .vectors import VectorStore, open_vector_store
-from .vectors.faiss_backend import write_atomic
 
-FORMAT_VERSION = 2  # 2: near-duplicate groups (articles.dup_group, article_bands)
+FORMAT_VERSION = 3  # 2: near-duplicate groups (articles.dup_group, article_bands); 3: stories
 MANIFEST = "manifest.json"
 DATABASE = "meta.sqlite"
 
@@ -41,7 +44,12 @@ CREATE TABLE IF NOT EXISTS articles (
     title TEXT NOT NULL, text TEXT NOT NULL, url TEXT NOT NULL, source TEXT NOT NULL,
     published TEXT NOT NULL, language TEXT NOT NULL, metadata TEXT NOT NULL,
     content_hash TEXT NOT NULL, indexed_at TEXT NOT NULL,
-    dup_group INTEGER NOT NULL DEFAULT 0, minhash BLOB
+    dup_group INTEGER NOT NULL DEFAULT 0, minhash BLOB,
+    story INTEGER NOT NULL DEFAULT 0, story_terms BLOB
+);
+CREATE INDEX IF NOT EXISTS articles_story ON articles(story);
+CREATE TABLE IF NOT EXISTS story_merges (
+    absorbed INTEGER PRIMARY KEY, survivor INTEGER NOT NULL, generation INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS article_bands (
     band TEXT NOT NULL, article INTEGER NOT NULL REFERENCES articles(rowid) ON DELETE CASCADE
@@ -67,21 +75,18 @@ CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5(
 _CREATION_LEFTOVERS = frozenset({"write.lock", MANIFEST + ".tmp"})
 
 
-class IndexError_(RuntimeError):
-    """An index folder that cannot be used as asked; the message says what to do."""
-
-
 @dataclass
 class Manifest:
     model: str
     dim: int
     backend: str = "faiss"
     backend_uri: str = ""  # milvus: a .db file (relative to the folder; '' the default) or http://host:port
-    encoder: str = "torch"
+    encoder: str = DEFAULT_ENCODER
     index_type: str = "flat"
     index_params: dict = field(default_factory=dict)
     chunk_tokens: int = 128
     overlap_tokens: int = 32
+    stories: dict = field(default_factory=lambda: asdict(StoryParams()))  # the clusterer's parameters
     format_version: int = FORMAT_VERSION
     created: str = ""
     updated: str = ""
@@ -94,13 +99,13 @@ class Manifest:
         try:
             data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise IndexError_(
+            raise NotAnIndex(
                 f"{folder} is not a newsearch index (no {MANIFEST}); build one with `newsearch index`") from None
         except (OSError, ValueError) as exc:
-            raise IndexError_(f"{folder / MANIFEST} is unreadable: {exc}") from exc
+            raise NotAnIndex(f"{folder / MANIFEST} is unreadable: {exc}") from exc
         version = data.get("format_version")
         if version != FORMAT_VERSION:
-            raise IndexError_(
+            raise NotAnIndex(
                 f"{folder} has index format {version}; this newsearch reads format {FORMAT_VERSION}. "
                 f"Build it again: delete {folder} and run `newsearch index SOURCES --index {folder}`"
             )
@@ -113,62 +118,6 @@ class Manifest:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Restrictions on which articles may match; empty means all."""
-
-    sources: tuple[str, ...] = ()
-    since: str = ""
-    until: str = ""
-    language: str = ""
-    fields: tuple[tuple[str, str], ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.sources or self.since or self.until or self.language or self.fields)
-
-    def sql(self, alias: str = "a") -> tuple[str, list]:
-        """A WHERE fragment over the articles table and its parameters."""
-        clauses, params = [], []
-        if self.sources:
-            clauses.append(f"{alias}.source IN ({','.join('?' * len(self.sources))})")
-            params.extend(self.sources)
-        if self.since:
-            clauses.append(f"{alias}.published >= ?")
-            params.append(self.since)
-        if self.until:
-            # A date bound includes that whole day: '2013-05-03' admits '2013-05-03T23:00:00Z'.
-            clauses.append(f"{alias}.published != '' AND {alias}.published <= ?")
-            params.append(self.until + ("T99" if len(self.until) == 10 else ""))
-        if self.language:
-            clauses.append(f"{alias}.language = ?")
-            params.append(self.language)
-        for key, value in self.fields:
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", key):
-                raise ValueError(f"filter field {key!r}: use letters, digits and _ only")
-            clauses.append(f"json_extract({alias}.metadata, '$.{key}') = ?")
-            params.append(value)
-        return (" AND ".join(clauses) or "1"), params
-
-
-_STOPWORDS = frozenset({
-    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is", "it", "its",
-    "of", "on", "or", "that", "the", "to", "was", "were", "will", "with", "what", "which", "who", "whom",
-    "this", "these", "those", "how", "why", "when", "where", "do", "does", "did", "about", "into", "than",
-    "then",
-})
-
-
-def query_words(text: str) -> list[str]:
-    """The query's distinct lower-cased words, stop words dropped unless nothing else is left."""
-    words = re.findall(r"\w+", text.lower())
-    return list(dict.fromkeys([w for w in words if w not in _STOPWORDS] or words))
-
-
-def fts_query(words: list[str]) -> str:
-    """An FTS5 OR-query of the query's words (from `query_words`)."""
-    return " OR ".join(f'"{w}"' for w in words)
 
 
 @dataclass(frozen=True)
@@ -212,7 +161,8 @@ class IndexStore:
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
-    def create_or_open(cls, folder: Path, manifest: Manifest, lock: bool = False, wait: bool = False) -> IndexStore:
+    def create_or_open(cls, folder: Path, manifest: Manifest, lock: bool = False,
+                       wait: bool | float = False) -> IndexStore:
         """Open for writing, creating the folder on first use; refuses a different model.
 
         With `lock` the writer lock is taken before anything in the folder is written: a second writer
@@ -222,7 +172,7 @@ class IndexStore:
         if not (folder / MANIFEST).exists():
             # What a creation interrupted before its manifest was written can leave; anything else is foreign.
             if folder.exists() and any(p.name not in _CREATION_LEFTOVERS for p in folder.iterdir()):
-                raise IndexError_(f"{folder} exists and is not a newsearch index; choose an empty or new folder")
+                raise NotAnIndex(f"{folder} exists and is not a newsearch index; choose an empty or new folder")
             folder.mkdir(parents=True, exist_ok=True)
         store = cls(folder, manifest)
         try:
@@ -231,7 +181,7 @@ class IndexStore:
             if (folder / MANIFEST).exists():
                 existing = Manifest.read(folder)
                 if existing.model != manifest.model:
-                    raise IndexError_(
+                    raise ModelMismatch(
                         f"{folder} was built with {existing.model}; it cannot take vectors from {manifest.model}. "
                         "Use another --index folder or the same model."
                     )
@@ -258,10 +208,10 @@ class IndexStore:
         store = cls(folder, Manifest.read(folder))
         unfinished = f"{folder} was never finished (its creation stopped early); run `newsearch index` into it again"
         if not (folder / DATABASE).exists():
-            raise IndexError_(unfinished)
+            raise NotAnIndex(unfinished)
         if store.connection().execute("SELECT 1 FROM sqlite_master WHERE name='state'").fetchone() is None:
             store.close()
-            raise IndexError_(unfinished)
+            raise NotAnIndex(unfinished)
         return store
 
     def _init_db(self) -> None:
@@ -293,16 +243,23 @@ class IndexStore:
         self.unlock()
 
     # -- writer lock ---------------------------------------------------------------------------
-    def lock(self, wait: bool = False) -> None:
-        """Take the single-writer lock; a second writer waits or fails with a clear message."""
+    def lock(self, wait: bool | float = False) -> None:
+        """Take the single-writer lock; a second writer waits (True: as long as it takes; a number: that many
+        seconds) or fails with a clear message."""
         import fcntl
 
         handle = open(self.folder / "write.lock", "a+")  # noqa: SIM115 - held for the writer's life
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            handle.close()
-            raise IndexError_(f"another process is writing to {self.folder}; wait for it to finish") from None
+        deadline = time.monotonic() + (0 if wait is True else float(wait))
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait is True else fcntl.LOCK_NB))
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                handle.close()
+                raise IndexLocked(f"another process is writing to {self.folder}; wait for it to finish") from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
@@ -316,12 +273,12 @@ class IndexStore:
 
     # -- reads ---------------------------------------------------------------------------------
     @contextmanager
-    def snapshot(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: everything read inside it is one committed generation."""
+    def snapshot(self) -> Iterator[Snapshot]:
+        """A read transaction: everything read through it is one committed generation."""
         conn = self.connection()
         conn.execute("BEGIN")
         try:
-            yield conn
+            yield Snapshot(self, conn, self.generation(conn))
         finally:
             conn.execute("COMMIT")
 
@@ -335,14 +292,12 @@ class IndexStore:
         passages = conn.execute("SELECT count(*) FROM passages").fetchone()[0]
         return articles, passages
 
-    def content_hashes(self, ids: Sequence[str]) -> dict[str, str]:
-        conn, out = self.connection(), {}
-        for start in range(0, len(ids), 500):
-            part = list(ids[start:start + 500])
-            rows = conn.execute(
-                f"SELECT id, content_hash FROM articles WHERE id IN ({','.join('?' * len(part))})", part)
-            out.update(dict(rows.fetchall()))
-        return out
+    def content_hashes(self, ids: Sequence[str] | None = None) -> dict[str, str]:
+        """{id: content hash} of these stored articles (of all, for None): what a writer need not redo."""
+        conn = self.connection()
+        if ids is None:
+            return dict(conn.execute("SELECT id, content_hash FROM articles"))
+        return dict(select_in(conn, "SELECT id, content_hash FROM articles WHERE id IN ({})", list(ids)))
 
     def read_state(self, prefix: str) -> dict[str, str]:
         """The saved state entries whose key starts with `prefix` (see `write`)."""
@@ -350,16 +305,13 @@ class IndexStore:
                                          (len(prefix), prefix))
         return dict(rows.fetchall())
 
-    def vectors(self, conn: sqlite3.Connection) -> VectorStore:
-        """The vector store in step with the generation `conn`'s snapshot sees."""
-        return self.derived(conn).vectors
-
-    def derived(self, conn: sqlite3.Connection) -> Derived:
-        """What the snapshot's generation derives from the database, made once per generation.
+    def derived(self, conn: sqlite3.Connection, wanted: int | None = None) -> Derived:
+        """What the snapshot's generation (`wanted`, read from `conn` when not given) derives from the
+        database, made once per generation.
 
         Copy-on-write: a search holding the previous vector store keeps using it while the new one is made.
         """
-        wanted = self.generation(conn)
+        wanted = self.generation(conn) if wanted is None else wanted
         derived = self._derived  # one read: the store and its generation, never two halves
         if derived is not None and derived.generation == wanted:
             return derived
@@ -385,9 +337,7 @@ class IndexStore:
         have = store.ids()
         extra = np.setdiff1d(have, db_ids, assume_unique=True)
         missing = np.setdiff1d(db_ids, have, assume_unique=True)
-        can_delete = getattr(store, "can_delete", True)
-        rebuild = (len(extra) and not can_delete) or len(missing) > len(db_ids) // 2 or store.outgrown(len(db_ids))
-        if rebuild and hasattr(store, "rebuild"):
+        if (len(extra) and not store.can_delete) or len(missing) > len(db_ids) // 2 or store.outgrown(len(db_ids)):
             store.rebuild(db_ids, self.embeddings(conn, db_ids))
             return
         store.delete(extra)
@@ -427,15 +377,19 @@ class IndexStore:
         removed, added = [], []
         conn.execute("BEGIN IMMEDIATE")
         try:
+            result.generation = self.generation(conn) + 1
+            stories = self._stories(conn, result.generation - 1)
             for article_id in deletes:
                 rowid = self._delete(conn, article_id)
                 if rowid is not None:
                     removed.append(rowid)
+                    stories.remove(rowid)
                     result.deleted += 1
             for article, passages, vectors in upserts:
                 rowid = self._delete(conn, article.id)
                 if rowid is not None:
                     removed.append(rowid)
+                    stories.remove(rowid)
                 cur = conn.execute(
                     "INSERT INTO articles (id, title, text, url, source, published, language, metadata,"
                     " content_hash, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -453,20 +407,48 @@ class IndexStore:
                     [(rowid, p.ord, p.start, p.end, np.asarray(v, dtype=np.float32).tobytes())
                      for p, v in zip(passages, vectors, strict=True)],
                 )
+                story_store.assign(conn, stories, rowid, article.title, article.text, article.published,
+                                   np.asarray(vectors, dtype=np.float32), result.generation)
                 result.upserted += 1
                 result.passages += len(passages)
             for key, value in (state or {}).items():
                 if key == "generation":
                     raise ValueError("state key 'generation' is the index's own")
                 conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value))
-            result.generation = self.generation(conn) + 1
             conn.execute("UPDATE state SET value=? WHERE key='generation'", (str(result.generation),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")  # and the clusterer, changed in memory, is not kept: the next write reloads
+            raise
+        story_store.keep(self.folder, result.generation, stories)
+        self._apply_lexical(removed, added, result.generation)
+        return result
+
+    def story_params(self) -> StoryParams:
+        return StoryParams(**self.manifest.stories)
+
+    def _stories(self, conn: sqlite3.Connection, generation: int) -> StoryClusterer:
+        """The clusterer in step with the database at `generation` (inside the write transaction)."""
+        return story_store.clusterer(self.folder, conn, generation, self.story_params())
+
+    def rebuild_stories(self, params: StoryParams | None = None) -> int:
+        """Re-cluster every article (after a parameter change); the stories, counted. One transaction."""
+        params = params or self.story_params()
+        conn = self.connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            generation = self.generation(conn) + 1
+            state = story_store.rebuild(conn, params, generation)
+            conn.execute("UPDATE state SET value=? WHERE key='generation'", (str(generation),))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        self._apply_lexical(removed, added, result.generation)
-        return result
+        story_store.keep(self.folder, generation, state)
+        self.manifest.stories = asdict(params)
+        self.manifest.write(self.folder)
+        self._apply_lexical([], [], generation)
+        return len(state.stories())
 
     @staticmethod
     def _group_duplicates(conn: sqlite3.Connection, rowid: int, text: str) -> None:
@@ -499,10 +481,9 @@ class IndexStore:
     def _catch_up_lexical(self) -> None:
         """The writer brings the tantivy index to the database's generation (after a crash, a rebuild)."""
         self._lexical = LexicalIndex.open(self.folder, create=True)
-        with self.snapshot() as conn:
-            generation = self.generation(conn)
-            if self._lexical.generation() != generation:
-                self._lexical.rebuild(conn, generation)
+        with self.snapshot() as snap:
+            if self._lexical.generation() != snap.generation:
+                self._lexical.rebuild(snap.conn, snap.generation)
 
     def _apply_lexical(self, removed: list[int], added: list[int], generation: int) -> None:
         """After a commit: the batch is safe in SQLite already, so a failure here only leaves readers on
@@ -517,20 +498,20 @@ class IndexStore:
             warnings.warn(f"{self.folder}: the BM25 index fell behind ({exc}); FTS5 answers until the next write",
                           stacklevel=2)
 
-    def lexical_search(self, conn: sqlite3.Connection, words: list[str], depth: int) -> list[tuple[int, float]] | None:
-        """Unfiltered BM25 from tantivy at the snapshot's generation; None when it cannot answer (use FTS5)."""
+    def lexical_search(self, words: Sequence[str], depth: int, generation: int) -> list[tuple[int, float]] | None:
+        """Unfiltered BM25 from tantivy at `generation`; None when it cannot answer (ask FTS5)."""
         if self._lexical is None:
             self._lexical = LexicalIndex.open(self.folder)
             if self._lexical is None:
                 return None
-        return self._lexical.search(words, depth, self.generation(conn))
+        return self._lexical.search(list(words), depth, generation)
 
     def checkpoint(self) -> None:
         """Save the vector store at the database's generation and refresh the manifest's counts."""
-        with self.snapshot() as conn:
-            store = self.vectors(conn)
-            generation = self.generation(conn)
-            articles, passages = self.counts(conn)
+        with self.snapshot() as snap:
+            store = snap.derived().vectors
+            generation = snap.generation
+            articles, passages = snap.counts()
         if store.generation() != generation:
             store.save(generation)
         m = self.manifest

@@ -1,8 +1,8 @@
 """newsearch search: ranked passages with their sources, in-process."""
 
-from indexer.store import Filters
-
-from .searcher import MODES, Searcher, SearchOptions
+from .options import FUSIONS, MODES, SORTS, Filters, SearchOptions
+from .searcher import Searcher
 from .types import PassageHit, SearchResponse, SearchResult
 
-__all__ = ["MODES", "Filters", "PassageHit", "SearchOptions", "SearchResponse", "SearchResult", "Searcher"]
+__all__ = ["FUSIONS", "MODES", "SORTS", "Filters", "PassageHit", "SearchOptions", "SearchResponse", "SearchResult",
+           "Searcher"]

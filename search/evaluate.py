@@ -14,7 +14,8 @@ import numpy as np
 from indexer.pipeline import IndexConfig, index_sources
 
 from .metrics import evaluate
-from .searcher import MODES, Searcher, SearchOptions
+from .options import MODES, SearchOptions
+from .searcher import Searcher
 
 
 @dataclass

@@ -1,58 +1,35 @@
-"""The search pipeline: query -> retrieve (dense, lexical) -> fuse -> group by article -> present."""
+"""The search pipeline: query -> retrieve (dense, lexical) -> fuse -> news order -> present."""
 
 from __future__ import annotations
 
-import json
-import re
-import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, replace
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
 from indexer.chunk import sentence_spans
 from indexer.embed import Embedder, canonical_model_name
-from indexer.sql import select_in
-from indexer.store import Filters, IndexError_, IndexStore, fts_query, query_words
+from indexer.errors import ModelMismatch
+from indexer.store import IndexStore
 
 from . import fusion
-from .types import PassageHit, SearchResponse, SearchResult
+from .group import by_story, story_results
+from .news import collapse, needs_news_order, news_order
+from .options import Filters, SearchOptions
+from .present import present, result, term_pattern
+from .query import Query, query_words
+from .retrieve import DenseRetriever, LexicalRetriever, Retriever
+from .timeline import INTERVALS, Timeline, TimelineHit, build_timeline
+from .timewords import Interpreted, interpret
+from .types import Interpretation, SearchResponse, StoryArticle, StoryPage
 
-MODES = ("dense", "lexical", "hybrid")
-FUSIONS = ("convex", "rrf")
 # Chosen on allsides_neus and carried unchanged to the other sets (benchmarks/README.md).
 CONVEX_DENSE_WEIGHT = 0.5
-# Below this many allowed passages a filtered dense search is exact over the stored embeddings.
-EXACT_FILTER_LIMIT = 50_000
-
-
-SORTS = ("relevance", "date")
-
-
-@dataclass(frozen=True)
-class SearchOptions:
-    """Per-request knobs with explicit defaults; `mode` None means the index default.
-
-    fusion (hybrid mode): 'convex', 0.5 * minmax(dense) + 0.5 * minmax(BM25), or 'rrf' (k=60).
-
-    recency_half_life_days: an article this many days older than the newest result loses a quarter of its
-    score (multiplier 0.5 + 0.5 * 2^(-age / half_life)), so recency re-orders close calls only.
-    max_per_source: at most this many results from one named outlet (0: no cap), for diverse results.
-    sort: 'relevance', or 'date' (newest first among the relevant candidates).
-    collapse_duplicates: near-duplicates (wire copies, found at index time) become one result, the best
-    ranked, whose `also_published_by` names the other outlets. Off by default: each copy is an article a
-    caller may count (the search page turns it on).
-    """
-
-    mode: str | None = None
-    fusion: str = "convex"
-    passages: int = 3
-    depth: int = 100
-    recency_half_life_days: float = 0.0
-    max_per_source: int = 0
-    sort: str = "relevance"
-    collapse_duplicates: bool = False
+# A timeline counts articles whose best passage's cosine to the query reaches this (benchmarks/README.md).
+TIMELINE_FLOOR = 0.45
+TIMELINE_DEPTH = 2000  # articles considered per timeline (the response says when the cap was reached)
 
 
 class Searcher:
@@ -65,10 +42,12 @@ class Searcher:
         recorded = self.store.manifest.model
         asked = canonical_model_name(model) if model else (embedder.model if embedder else recorded)
         if asked != recorded:
-            raise IndexError_(f"{index_dir} was built with {recorded}; it cannot be queried with {asked}")
+            self.store.close()
+            raise ModelMismatch(f"{index_dir} was built with {recorded}; it cannot be queried with {asked}")
         self.embedder = embedder or Embedder(recorded, self.store.manifest.encoder, threads=1)
-        with self.store.snapshot() as conn:
-            self.store.vectors(conn)  # load and catch up now, not on the first query
+        self.retrievers: dict[str, Retriever] = {"dense": DenseRetriever(), "lexical": LexicalRetriever()}
+        with self.store.snapshot() as snap:
+            snap.derived()  # load and catch up now, not on the first query
 
     def close(self) -> None:
         self.store.close()
@@ -78,256 +57,181 @@ class Searcher:
         started = time.perf_counter()
         options = options or SearchOptions()
         mode = options.mode or self.default_mode
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}")
-        if options.fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}")
-        if options.sort not in SORTS:
-            raise ValueError(f"sort must be one of {', '.join(SORTS)}")
         filters = filters or Filters()
         depth = max(options.depth, offset + k)
-        qvec = self.embedder.encode_query(query) if mode != "lexical" else None
-        words = query_words(query)  # what the lexical index looks up and the results mark
-        with self.store.snapshot() as conn:
-            ranked = self._retrieve(conn, words, qvec, mode, depth, filters, options.fusion)
-            news = options.recency_half_life_days or options.max_per_source or options.sort == "date"
-            fields = _article_fields(conn, ranked) if news or options.collapse_duplicates else {}
+        text, interpreted = query, None
+        if options.time_words:
+            text, filters, interpreted = read_time_words(query, filters, options.now)
+        vector = self.embedder.encode_query(text) if mode != "lexical" else None
+        parsed = Query(text, query_words(text), vector)  # the words: what BM25 looks up and results mark
+        with self.store.snapshot() as snap:
+            ranked = self._retrieve(snap, parsed, mode, depth, filters, options.fusion)
+            news = needs_news_order(options)
+            grouped = options.group == "story"
+            rows = snap.articles([rowid for rowid, _ in ranked]) if news or grouped or options.collapse_duplicates \
+                else {}
             copies: dict[int, list[int]] = {}
             if options.collapse_duplicates:
-                ranked, copies = collapse(ranked, {rowid: f[2] for rowid, f in fields.items()})
+                ranked, copies = collapse(ranked, {rowid: row.dup_group for rowid, row in rows.items()})
             if news:
-                ranked = _news_order(ranked, fields, options)
-            page = ranked[offset:offset + k]
-            results = self._present(conn, words, qvec, page, options.passages)
-            for result, (rowid, _) in zip(results, page, strict=True):
-                result.also_published_by = [fields[c][0] or self._id(conn, c) for c in copies.get(rowid, [])]
-        return SearchResponse(query=query, results=results, mode=mode,
+                ranked = news_order(ranked, rows, options)
+            if grouped:
+                groups = by_story(ranked, {rowid: row.story for rowid, row in rows.items()})[offset:offset + k]
+                page = [members[0] for _, members in groups]
+                results = story_results(snap, parsed, groups, options.passages)
+            else:
+                page = ranked[offset:offset + k]
+                results = present(snap, parsed, page, options.passages)
+        for shown, (rowid, _) in zip(results, page, strict=True):
+            shown.also_published_by = [rows[c].source or rows[c].id for c in copies.get(rowid, [])]
+        return SearchResponse(query=query, results=results, mode=mode, interpreted=interpreted,
                               took_ms=round((time.perf_counter() - started) * 1000, 3))
 
-    # -- retrieve + fuse -----------------------------------------------------------------------
-    def _retrieve(self, conn, words, qvec, mode, depth, filters, fuse="convex") -> list[tuple[int, float]]:
-        """(article rowid, score) best first."""
-        if mode == "dense":
-            return self._dense(conn, qvec, depth, filters)
-        if mode == "lexical":
-            return self._lexical(conn, words, depth, filters)
-        dense = self._dense(conn, qvec, depth, filters)
-        lexical = self._lexical(conn, words, depth, filters)
+    def _retrieve(self, snap, query: Query, mode: str, depth: int, filters: Filters,
+                  fuse: str = "convex") -> list[tuple[int, float]]:
+        """(article rowid, score) best first: one retriever, or both fused."""
+        if mode in self.retrievers:
+            return self.retrievers[mode].retrieve(snap, query, depth, filters)
+        dense = self.retrievers["dense"].retrieve(snap, query, depth, filters)
+        lexical = self.retrievers["lexical"].retrieve(snap, query, depth, filters)
         if fuse == "rrf":
             return fusion.rrf([[key for key, _ in dense], [key for key, _ in lexical]])
         return fusion.convex([dict(dense), dict(lexical)], [CONVEX_DENSE_WEIGHT, 1 - CONVEX_DENSE_WEIGHT])
 
-    def _dense(self, conn, qvec, depth, filters) -> list[tuple[int, float]]:
-        """Articles by their best passage's cosine similarity."""
-        derived = self.store.derived(conn)  # one generation for the search and the passage -> article map
-        fetch = depth * 8  # passages, so that about `depth` distinct articles come back
-        if filters:
-            where, params = filters.sql("a")
-            allowed = np.fromiter((r[0] for r in conn.execute(
-                f"SELECT p.pid FROM passages p JOIN articles a ON a.rowid = p.article WHERE {where}", params)),
-                dtype=np.int64)
-            if not len(allowed):
-                return []
-            if len(allowed) <= EXACT_FILTER_LIMIT:
-                scores = self.store.embeddings(conn, allowed) @ qvec
-                top = np.argsort(-scores, kind="stable")[:fetch]
-                pids, sims = allowed[top], scores[top]
+    # -- stories, timelines, more like this ---------------------------------------------------
+    def story(self, story_id: int, query: str = "") -> StoryPage | None:
+        """A story's articles in time order, each with its best sentence for `query` (else its lead);
+        None for an id that never named a story. An id merged into another gives that story."""
+        vector = self.embedder.encode_query(query) if query.strip() else None
+        parsed = Query(query, query_words(query), vector)
+        pattern = term_pattern(parsed.words)
+        with self.store.snapshot() as snap:
+            current = snap.resolve_story(story_id)
+            if current is None:
+                return None
+            rows = snap.story_articles(current, text=True)
+            passages = snap.passages(row.rowid for row in rows)
+            summary = snap.stories([current])[current]
+            merged = snap.merged_into(current)
+        articles = []
+        for row in rows:
+            best = result(row, passages.get(row.rowid, []), 0.0, parsed, pattern, 1).passages
+            hit = best[0] if best else None
+            if hit is not None and vector is not None:
+                spans = hit.sentences or sentence_spans(hit.text)[:1]
+                sentence, score = (hit.text[spans[0][0]:spans[0][1]] if spans else hit.text), hit.score
             else:
-                sims, pids = (a[0] for a in derived.vectors.search(qvec[None, :], fetch, allowed))
-        else:
-            sims, pids = (a[0] for a in derived.vectors.search(qvec[None, :], fetch))
-        keep = pids >= 0
-        pids, sims = pids[keep], sims[keep]
-        if not len(pids):
-            return []
-        articles = derived.articles_of(pids)
-        known = articles >= 0
-        return best_per_key(articles[known], sims[known], depth)
+                lead = sentence_spans(row.text)[:1]
+                sentence, score = (row.text[lead[0][0]:lead[0][1]] if lead else row.text[:300]), None
+            articles.append(StoryArticle(id=row.id, title=row.title, source=row.source, published=row.published,
+                                         url=row.url, sentence=" ".join(sentence.split()), score=score))
+        return StoryPage(id=current, asked=story_id, articles=articles, outlets=summary.outlets,
+                         first=summary.first, last=summary.last, merged_from=merged, query=query)
 
-    def _lexical(self, conn, words, depth, filters) -> list[tuple[int, float]]:
-        """Articles by BM25 over title (weight 2) and body: tantivy when it holds this generation and no
-        filter applies, else FTS5 (its scores are negative, lower is better)."""
-        if not words:
-            return []
-        if not filters:
-            hits = self.store.lexical_search(conn, words, depth)
-            if hits is not None:
-                return hits
-        match = fts_query(words)
-        score = "-bm25(articles_fts, 2.0, 1.0) AS s"
-        if filters:
-            where, params = filters.sql("a")
-            rows = conn.execute(
-                f"SELECT f.rowid, {score} FROM articles_fts f JOIN articles a ON a.rowid = f.rowid "
-                f"WHERE articles_fts MATCH ? AND {where} ORDER BY s DESC, f.rowid LIMIT ?", [match, *params, depth])
-        else:  # without the join FTS5 answers in about half the time (3.6 vs 6.5 ms on allsides_neus)
-            rows = conn.execute(f"SELECT rowid, {score} FROM articles_fts WHERE articles_fts MATCH ? "
-                                "ORDER BY s DESC, rowid LIMIT ?", [match, depth])
-        return [(rowid, float(score)) for rowid, score in rows]
+    def timeline(self, query: str, interval: str = "day", filters: Filters | None = None,
+                 options: SearchOptions | None = None, floor: float = TIMELINE_FLOOR) -> dict:
+        """Matching articles counted per day, week or month and by outlet, each bucket with its best passage.
+        When the matches span too many buckets of `interval`, the next wider interval that fits is used
+        (the response's `interval`; `asked_interval` is the one asked for).
 
-    # -- present -------------------------------------------------------------------------------
-    def _present(self, conn, terms, qvec, page, per_result) -> list[SearchResult]:
-        if not page:
-            return []
-        rowids = [rowid for rowid, _ in page]
-        articles = {r[0]: r for r in select_in(
-            conn, "SELECT rowid, id, title, text, url, source, published, language FROM articles "
-            "WHERE rowid IN ({})", rowids)}
-        passages: dict[int, list] = {}
-        for row in select_in(conn, 'SELECT article, ord, start, "end", embedding FROM passages '
-                             "WHERE article IN ({}) ORDER BY article, ord", rowids):
-            passages.setdefault(row[0], []).append(row)
-        pattern = term_pattern(terms)
-        results = []
-        for rowid, score in page:
-            _, article_id, title, text, url, source, published, language = articles[rowid]
-            rows = passages.get(rowid, [])
-            if qvec is not None and rows:
-                sims = np.stack([np.frombuffer(r[4], dtype=np.float32) for r in rows]) @ qvec
-            else:  # lexical mode: rank passages by how many query words they hold
-                sims = np.array([_term_hits(text[r[2]:r[3]], terms) for r in rows], dtype=np.float32)
-            order = np.argsort(-sims, kind="stable")[:per_result]
-            hits = [_passage_hit(text, rows[i][2], rows[i][3], float(sims[i]), pattern) for i in order]
-            results.append(SearchResult(id=article_id, title=title, source=source, url=url, published=published,
-                                        score=round(float(score), 6), passages=hits, language=language))
-        return results
+        Matching is dense similarity (cosine of the article's best passage) at or above `floor`: an absolute
+        score, unlike the hybrid score normalised per query, so a count means the same across queries and
+        intervals (the floor's choice: benchmarks/README.md, timeline floor)."""
+        options = options or SearchOptions()
+        filters = filters or Filters()
+        text, interpreted = query, None
+        if options.time_words:
+            text, filters, interpreted = read_time_words(query, filters, options.now)
+        parsed = Query(text, query_words(text), self.embedder.encode_query(text))
+        with self.store.snapshot() as snap:
+            ranked = [(rowid, score) for rowid, score in
+                      self.retrievers["dense"].retrieve(snap, parsed, TIMELINE_DEPTH, filters) if score >= floor]
+            rows = snap.articles(rowid for rowid, _ in ranked)
+            hits = [TimelineHit(id=rows[r].id, published=rows[r].published, source=rows[r].source, score=s,
+                                passage="", title=rows[r].title) for r, s in ranked]
+            built = _coarsest_needed(hits, interval, floor)
+            tops = {b.top["id"] for b in built.buckets if b.top}
+            rowid_of = {rows[r].id: r for r, _ in ranked if rows[r].id in tops}
+            best = {res.id: res for res in present(snap, parsed, [(rowid_of[i], 0.0) for i in sorted(tops)], 1)}
+        for bucket in built.buckets:
+            if bucket.top and best[bucket.top["id"]].passages:
+                bucket.top["passage"] = best[bucket.top["id"]].passages[0].text
+        out = built.to_dict()
+        out.update(query=query, asked_interval=interval, matched=len(ranked), capped=len(ranked) >= TIMELINE_DEPTH,
+                   interpreted=asdict(interpreted) if interpreted else None)
+        return out
 
-    @staticmethod
-    def _id(conn: sqlite3.Connection, rowid: int) -> str:
-        return conn.execute("SELECT id FROM articles WHERE rowid=?", (rowid,)).fetchone()[0]
+    def similar(self, article_id: str, k: int = 10, exclude_story: bool = False,
+                exclude_duplicates: bool = True, passages: int = 1) -> SearchResponse | None:
+        """Articles nearest to one article by its own vectors (the mean of its passage vectors, not its
+        title): more like this. Optionally without its story's articles and its near-duplicates."""
+        started = time.perf_counter()
+        with self.store.snapshot() as snap:
+            row = snap.article(article_id)
+            if row is None:
+                return None
+            own = snap.passages([row.rowid]).get(row.rowid, [])
+            total = np.sum([p.embedding for p in own], axis=0) if own else None
+            if total is None or not np.linalg.norm(total):
+                return SearchResponse(query=article_id, results=[], mode="dense")
+            parsed = Query(row.title, query_words(row.title), (total / np.linalg.norm(total)).astype(np.float32))
+            ranked = self.retrievers["dense"].retrieve(snap, parsed, 4 * k + 50, Filters())
+            info = snap.articles(rowid for rowid, _ in ranked)
+            kept = [(rowid, score) for rowid, score in ranked if rowid != row.rowid
+                    and not (exclude_story and info[rowid].story == row.story)
+                    and not (exclude_duplicates and info[rowid].dup_group == row.dup_group)][:k]
+            results = present(snap, parsed, kept, passages)
+        return SearchResponse(query=article_id, results=results, mode="dense",
+                              took_ms=round((time.perf_counter() - started) * 1000, 3))
 
     # -- articles and stats --------------------------------------------------------------------
     def article(self, article_id: str) -> dict | None:
         """The stored article with its passages, or None."""
-        with self.store.snapshot() as conn:
-            row = conn.execute("SELECT rowid, id, title, text, url, source, published, language, metadata "
-                               "FROM articles WHERE id=?", (article_id,)).fetchone()
+        with self.store.snapshot() as snap:
+            row = snap.article(article_id)
             if row is None:
                 return None
-            passages = conn.execute('SELECT ord, start, "end" FROM passages WHERE article=? ORDER BY ord',
-                                    (row[0],)).fetchall()
-        keys = ("id", "title", "text", "url", "source", "published", "language")
-        article = dict(zip(keys, row[1:8], strict=True))
-        article["metadata"] = json.loads(row[8])
-        article["passages"] = [{"ord": o, "start": s, "end": e, "text": row[3][s:e]} for o, s, e in passages]
+            passages = snap.passages([row.rowid]).get(row.rowid, [])
+        article = {key: getattr(row, key) for key in ("id", "title", "text", "url", "source", "published",
+                                                      "language", "metadata")}
+        article["passages"] = [{"ord": p.ord, "start": p.start, "end": p.end, "text": row.text[p.start:p.end]}
+                               for p in passages]
         return article
 
     def stats(self) -> dict:
-        with self.store.snapshot() as conn:
-            articles, passages = self.store.counts(conn)
-            generation = self.store.generation(conn)
-            vectors = self.store.vectors(conn)
+        with self.store.snapshot() as snap:
+            articles, passages = snap.counts()
+            generation = snap.generation
+            vectors = snap.derived().vectors
         m = self.store.manifest
         return {"articles": articles, "passages": passages, "model": m.model, "dim": m.dim,
                 "backend": m.backend, "index_type": vectors.description, "generation": generation,
                 "created": m.created, "updated": m.updated, "format_version": m.format_version}
 
 
-def best_per_key(keys: np.ndarray, scores: np.ndarray, depth: int) -> list[tuple[int, float]]:
-    """Each key's best score, best first, ties by key: articles ranked by their best passage (MaxP)."""
-    order = np.lexsort((keys, -scores))
-    unique, first = np.unique(keys[order], return_index=True)
-    best = scores[order][first]
-    ranked = np.lexsort((unique, -best))[:depth]
-    return list(zip(unique[ranked].tolist(), best[ranked].tolist(), strict=True))
+def read_time_words(query: str, filters: Filters, now: str = "") -> tuple[str, Filters, Interpretation]:
+    """The query less its time phrases, the filters narrowed to the dates they name, and what was read.
 
-
-def _article_fields(conn: sqlite3.Connection, ranked: list[tuple[int, float]]) -> dict[int, tuple[str, str, int]]:
-    """(source, published, duplicate group) of each ranked article."""
-    rows = select_in(conn, "SELECT rowid, source, published, dup_group FROM articles WHERE rowid IN ({})",
-                     [r for r, _ in ranked])
-    return {rowid: (source, published, group) for rowid, source, published, group in rows}
-
-
-def collapse(ranked: list[tuple[int, float]], groups: dict[int, int]) -> tuple[list, dict[int, list[int]]]:
-    """Keep the best-ranked article of each near-duplicate group; map it to the others it stands for."""
-    kept, copies, leader = [], {}, {}
-    for rowid, score in ranked:
-        group = groups.get(rowid, rowid)
-        if group in leader:
-            copies.setdefault(leader[group], []).append(rowid)
-            continue
-        leader[group] = rowid
-        kept.append((rowid, score))
-    return kept, copies
-
-
-def recency_multiplier(age_days: float, half_life_days: float) -> float:
-    """0.5 + 0.5 * 2^(-age / half_life): 1 for the newest, 0.75 one half-life older, never below 0.5."""
-    return 0.5 + 0.5 * 2.0 ** (-max(age_days, 0.0) / half_life_days)
-
-
-def _days(published: str) -> float | None:
-    from datetime import datetime
-
-    if not published:
-        return None
+    A query that is only a time phrase raises `OnlyTimePhrase` (a ValueError: the caller's 422)."""
+    moment = datetime.fromisoformat(now.replace("Z", "+00:00")) if now else None
     try:
-        stamp = datetime.fromisoformat(published.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return stamp.replace(tzinfo=None).timestamp() / 86400
+        read = interpret(query, moment)
+    except OverflowError:  # a `now` at the edge of the calendar (year 1): its relative dates do not exist
+        read = Interpreted("", "", query)
+    since = max(filters.since, read.since)
+    until = min(u for u in (filters.until, read.until) if u) if filters.until or read.until else ""
+    narrowed = replace(filters, since=since, until=until)
+    return read.text, narrowed, Interpretation(read.since, read.until, read.text, list(read.phrases))
 
 
-def _news_order(ranked: list[tuple[int, float]], fields: dict[int, tuple[str, str, int]],
-                options: SearchOptions) -> list[tuple[int, float]]:
-    """Recency boost, then date sort, then the per-outlet cap, over the retrieved candidates."""
-    if options.recency_half_life_days > 0:
-        days = {rowid: _days(fields[rowid][1]) for rowid, _ in ranked}
-        newest = max((d for d in days.values() if d is not None), default=None)
-        if newest is not None:
-            ranked = sorted(
-                ((rowid, score * (recency_multiplier(newest - days[rowid], options.recency_half_life_days)
-                                  if days[rowid] is not None else 0.5)) for rowid, score in ranked),
-                key=lambda item: (-item[1], item[0]))
-    if options.sort == "date":
-        ranked = sorted(ranked, key=lambda item: (fields[item[0]][1], -item[0]), reverse=True)
-    if options.max_per_source > 0:
-        seen: dict[str, int] = {}
-        capped = []
-        for rowid, score in ranked:
-            source = fields[rowid][0]
-            if not source:  # an unknown outlet is not one outlet
-                capped.append((rowid, score))
-            elif seen.get(source, 0) < options.max_per_source:
-                seen[source] = seen.get(source, 0) + 1
-                capped.append((rowid, score))
-        ranked = capped
-    return ranked
-
-
-def _passage_hit(body: str, start: int, end: int, score: float, pattern: re.Pattern | None) -> PassageHit:
-    text = body[start:end]
-    marks = highlight(text, pattern)
-    return PassageHit(text=text, start=start, end=end, score=round(score, 6), highlights=marks,
-                      sentences=best_sentences(text, marks))
-
-
-def best_sentences(text: str, marks: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The sentence(s) of `text` holding the most distinct marked words; none when nothing is marked."""
-    if not marks:
-        return []
-    scored = []
-    for s, e in sentence_spans(text):
-        words = {text[a:b].lower() for a, b in marks if s <= a and b <= e}
-        scored.append((len(words), s, e))
-    best = max(n for n, _, _ in scored)
-    return [(s, e) for n, s, e in scored if n == best]
-
-
-def _term_hits(text: str, terms: list[str]) -> int:
-    lowered = text.lower()
-    return sum(term in lowered for term in terms)
-
-
-def term_pattern(terms: list[str]) -> re.Pattern | None:
-    """Words that start with a query word's stem (sanction -> sanctions); None for no terms."""
-    if not terms:
-        return None
-    stems = sorted({t[:max(4, len(t) - 2)] if len(t) > 4 else t for t in terms}, key=len, reverse=True)
-    return re.compile(r"\b(?:" + "|".join(re.escape(s) for s in stems) + r")\w*", re.I)
-
-
-def highlight(text: str, pattern: re.Pattern | None) -> list[tuple[int, int]]:
-    """[start, end) of the words of `text` that `pattern` (from term_pattern) matches."""
-    return [(m.start(), m.end()) for m in pattern.finditer(text)] if pattern else []
+def _coarsest_needed(hits: list[TimelineHit], interval: str, floor: float) -> Timeline:
+    """The timeline at `interval`, or at the first wider one whose bucket count fits (MAX_BUCKETS)."""
+    if interval not in INTERVALS:
+        raise ValueError(f"interval {interval!r}: use one of {', '.join(INTERVALS)}")
+    wider = INTERVALS[INTERVALS.index(interval):]
+    for candidate in wider[:-1]:
+        try:
+            return build_timeline(hits, candidate, floor)
+        except ValueError:  # too many buckets: try the next wider interval
+            continue
+    return build_timeline(hits, wider[-1], floor)

@@ -17,6 +17,20 @@ class PassageHit:
     score: float
     highlights: list[tuple[int, int]] = field(default_factory=list)
     sentences: list[tuple[int, int]] = field(default_factory=list)
+    article: str = ""  # the id of the article the offsets point into (a story's passages come from several)
+
+
+@dataclass
+class StoryInfo:
+    """The story a grouped result stands for: its size, outlets (most articles first), the dates it spans,
+    and its articles among the matches, best first (the first is the result itself)."""
+
+    id: int
+    articles: int
+    outlets: list[str]
+    first: str
+    last: str
+    matched: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -32,6 +46,8 @@ class SearchResult:
     passages: list[PassageHit]
     language: str = ""
     also_published_by: list[str] = field(default_factory=list)
+    story_id: int = 0
+    story: StoryInfo | None = None  # with group=story: the story this result represents
 
     @classmethod
     def from_dict(cls, data: dict) -> SearchResult:
@@ -39,7 +55,18 @@ class SearchResult:
                                   "sentences": [tuple(h) for h in p.get("sentences", [])]})
                     for p in data.get("passages", [])]
         known = cls.__dataclass_fields__
-        return cls(**{**{k: v for k, v in data.items() if k in known}, "passages": passages})
+        story = StoryInfo(**data["story"]) if data.get("story") else None
+        return cls(**{**{k: v for k, v in data.items() if k in known}, "passages": passages, "story": story})
+
+
+@dataclass
+class Interpretation:
+    """What `time_words` read in the query: the date range applied ('' = open) and the text searched."""
+
+    since: str
+    until: str
+    text: str
+    phrases: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -48,11 +75,45 @@ class SearchResponse:
     results: list[SearchResult]
     took_ms: float = 0.0
     mode: str = ""
+    interpreted: Interpretation | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> SearchResponse:
+        interpreted = data.get("interpreted")
         return cls(query=data["query"], results=[SearchResult.from_dict(r) for r in data["results"]],
-                   took_ms=data.get("took_ms", 0.0), mode=data.get("mode", ""))
+                   took_ms=data.get("took_ms", 0.0), mode=data.get("mode", ""),
+                   interpreted=Interpretation(**interpreted) if interpreted else None)
+
+
+@dataclass
+class StoryArticle:
+    """One article of a story page: where and when, and its best sentence (for the query, else its lead)."""
+
+    id: str
+    title: str
+    source: str
+    published: str
+    url: str
+    sentence: str
+    score: float | None = None
+
+
+@dataclass
+class StoryPage:
+    """A story's articles in time order. `id` is the story now; `asked` the id requested, which a merge may
+    have folded into it (`merged_from` lists every id folded in)."""
+
+    id: int
+    asked: int
+    articles: list[StoryArticle]
+    outlets: list[str]
+    first: str
+    last: str
+    merged_from: list[int] = field(default_factory=list)
+    query: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -16,7 +16,7 @@ SEED_QUERY = "Russia stance on DPRK sanctions"
 def embedder():
     from indexer.embed import Embedder
 
-    return Embedder()
+    return Embedder(encoder="torch")  # the reference encoder; the default (onnx-int8) is checked against it
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,8 @@ class VectorStore(ABC):
     """Inner-product search over unit vectors keyed by passage id."""
 
     index_type: str = ""
+    # Whether `delete` works in place; `sync` rebuilds a store that cannot (HNSW) when ids go away.
+    can_delete: bool = True
 
     @abstractmethod
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
@@ -48,6 +50,14 @@ class VectorStore(ABC):
     def description(self) -> str:
         """The index as built, for stats (the asked type and, for `auto`, what it chose)."""
         return self.index_type
+
+    def rebuild(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Hold exactly these vectors. This default brings the store there by deletes and adds; a store
+        whose structure depends on its contents (FAISS IVF centroids, HNSW) builds itself anew instead."""
+        self.delete(np.setdiff1d(self.ids(), ids, assume_unique=True))
+        missing = np.isin(ids, self.ids(), invert=True)
+        if missing.any():
+            self.add(ids[missing], vectors[missing])
 
     def outgrown(self, n: int) -> bool:
         """Whether this store would be built differently for n vectors (sync then rebuilds it)."""

@@ -7,7 +7,6 @@ fsynced and renamed, so a crash leaves the previous pair or the new one.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,13 +14,14 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from ..onnx_encoder import available_cores
+from ..files import write_atomic
+from ..system import available_cores
 from .base import VectorStore
 
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf", "ivf-sq8")
 BUILD_PARAMS = ("M", "efConstruction", "nlist")  # changing these needs a rebuild; efSearch/nprobe do not
-# `auto` searches exactly below this many passages: a flat scan of 384-d vectors takes 0.8 ms at 10k, 3.1 ms
-# at 20k, 17 ms at 100k and 157 ms at 1M on one core (benchmarks/README.md, ANN); above it, IVF.
+# `auto` searches exactly below this many passages, where a flat scan still answers in a few milliseconds
+# (benchmarks/README.md, ANN); above it, IVF.
 AUTO_ANN_FROM = 20_000
 
 
@@ -29,8 +29,8 @@ def auto_index(n: int) -> tuple[str, dict]:
     """The index `auto` builds for n vectors, with its build parameters.
 
     IVF-Flat rather than HNSW: it deletes in place (an updated article does not rebuild the whole graph),
-    its memory is 1.01x the raw vectors, and at its default nprobe=32 it measured recall@10 .995 at 100k
-    (68x exact QPS) and .999 at 1M (109x). nlist is 4*sqrt(n) rounded down to a power of two, so the
+    its memory is about the raw vectors', and at its default nprobe=32 its recall@10 stays near exact at
+    100k and 1M vectors (benchmarks/README.md, ANN). nlist is 4*sqrt(n) rounded down to a power of two, so the
     index is retrained only each time the collection grows (or shrinks) 4x.
     """
     if n < AUTO_ANN_FROM:
@@ -153,7 +153,7 @@ class FaissStore(VectorStore):
         self._index.remove_ids(faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64)))
 
     @property
-    def can_delete(self) -> bool:
+    def can_delete(self) -> bool:  # type: ignore[override] - depends on the index built
         return not isinstance(self._inner, faiss.IndexHNSW)
 
     def rebuild(self, ids: np.ndarray, vectors: np.ndarray) -> None:
@@ -185,7 +185,7 @@ class FaissStore(VectorStore):
         if params is None and isinstance(inner, faiss.IndexFlat) and len(queries) == 1:
             return self._scan(inner, queries, k)
         # A few queries run on one thread: OpenMP's fork-join and spinning cost more than a filtered scan of
-        # 9k vectors (0.9 vs 8 ms per query on 2 busy cores); batches use every core.
+        # thousands of vectors (benchmarks/README.md); batches use every core.
         with omp_threads(1 if len(queries) < 20 else available_cores()):
             return self._index.search(queries, k, params=params)
 
@@ -210,10 +210,7 @@ class FaissStore(VectorStore):
 
     def save(self, generation: int) -> None:
         data_file, info_file = self._files
-        tmp = data_file.with_suffix(".faiss.tmp")
-        faiss.write_index(self._index, str(tmp))
-        _fsync(tmp)
-        os.replace(tmp, data_file)
+        write_atomic(data_file, lambda tmp: faiss.write_index(self._index, str(tmp)))
         info = {"generation": generation, "index_type": self.index_type, "built": list(self._built),
                 "dim": self.dim, "count": self.count(), "params": self.params}
         write_atomic(info_file, json.dumps(info, indent=2))
@@ -231,20 +228,3 @@ def omp_threads(n: int) -> Iterator[None]:
     finally:
         faiss.omp_set_num_threads(before)
 
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write-temp, fsync, rename: readers see the old file or the new one, never half of one."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)

@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 from pymilvus import DataType, MilvusClient, MilvusException
 
-from ..store import IndexError_
+from ..errors import BackendUnavailable
+from ..files import write_atomic
 from .base import VectorStore
-from .faiss_backend import write_atomic
 
 DEFAULT_FILE = "vectors.milvus.db"
 INFO_FILE = "vectors.milvus.json"
@@ -40,8 +40,8 @@ SERVER_SCHEMES = ("http://", "https://", "tcp://", "unix:")
 INDEX_TYPES = {"auto": "AUTOINDEX", "flat": "FLAT", "ivf": "IVF_FLAT", "ivf-sq8": "IVF_SQ8", "hnsw": "HNSW"}
 LITE_INDEX_TYPES = ("auto", "flat", "ivf")  # auto: AUTOINDEX, which Lite 2.5.1 builds as HNSW (M 18)
 MAX_TOPK = 16384  # Milvus answers at most this many hits per query
-ROWS_BYTES = 1 << 20  # rows per insert request: Lite takes 45 s for one 7.7 MB request, 0.3 s per 1.5 MB
-FILTER_IDS = 5000  # ids per `id in [...]` filter: one 15k-id filter costs 3x three 5k-id ones on Lite
+ROWS_BYTES = 1 << 20  # rows per insert request: Lite slows down sharply on large requests (docs/scale-out.md)
+FILTER_IDS = 5000  # ids per `id in [...]` filter: Lite answers several small filters faster than one large
 
 # Milvus Lite has no MVCC timestamps for iterators; pymilvus warns on every ids() and uses the client's clock.
 logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(
@@ -78,7 +78,7 @@ class _LiteFiles:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     handle.close()
-                    raise IndexError_(
+                    raise BackendUnavailable(
                         f"{path} is open in another process: Milvus Lite serves a file to one process at a time. "
                         "Stop that process (e.g. `newsearch serve`) first, or run a Milvus server and set "
                         "NEWSEARCH_MILVUS_URI=http://host:19530") from None
@@ -127,13 +127,13 @@ class MilvusStore(VectorStore):
         except MilvusException as exc:
             if self._lite:
                 _lite_files.release(self.uri)
-            raise IndexError_(f"cannot open Milvus at {self.uri}: {exc.message}") from exc
+            raise BackendUnavailable(f"cannot open Milvus at {self.uri}: {exc.message}") from exc
         try:
             self._prepare()
             self._generation = self._recorded_generation()
         except MilvusException as exc:
             self.close()
-            raise IndexError_(f"Milvus at {self.uri}: {exc.message}") from exc
+            raise BackendUnavailable(f"Milvus at {self.uri}: {exc.message}") from exc
 
     # -- the collection ----------------------------------------------------------------------------
     def _index_params(self) -> dict:

@@ -1,10 +1,12 @@
-"""The search page in Debian's headless Chromium: seed query, <mark>ed words, "more", "no results".
+"""The search page in Debian's headless Chromium: seed query, <mark>ed words, "more", "no results", story cards,
+the timeline chart, the time-words note and "more like this".
 
 Needs `chromium` and `chromium-driver` (`make browser`); skipped without them.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -36,12 +38,16 @@ def browser(tmp_path_factory):
     driver.quit()
 
 
-def _search(browser, base_url: str, query: str, mode: str = ""):
+def _search(browser, base_url: str, query: str, mode: str = "", stories: bool = True):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     browser.get(base_url + "/")
+    toggle = browser.find_element(By.ID, "stories")
+    assert toggle.is_selected()  # stories are the default
+    if not stories:
+        toggle.click()  # with no query yet, this searches nothing
     box = browser.find_element(By.ID, "q")
     box.clear()
     box.send_keys(query)
@@ -56,7 +62,7 @@ def _search(browser, base_url: str, query: str, mode: str = ""):
 def test_seed_query_first_with_marks_and_more(browser, api_server):
     from selenium.webdriver.common.by import By
 
-    wait = _search(browser, api_server, SEED_QUERY)
+    wait = _search(browser, api_server, SEED_QUERY, stories=False)
     results = browser.find_elements(By.CSS_SELECTOR, "#results > li.result")
     assert len(results) == 10, browser.find_element(By.ID, "status").text
     first = results[0]
@@ -75,7 +81,9 @@ def test_seed_query_first_with_marks_and_more(browser, api_server):
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results > li.result")) > 10)
     titles = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#results > li.result h2 a")]
     assert len(titles) == 20 and titles[0].startswith("Russia Vows")
-    assert "q=Russia" in browser.current_url
+    # Untitled ECB+ articles are headed by their first words, never by an internal id such as ecb-11_5ecb.
+    assert not [t for t in titles if re.fullmatch(r"ecb-\d+_\d+ecb(plus)?", t)], titles
+    assert "q=Russia" in browser.current_url and "group=article" in browser.current_url
 
 
 def test_no_results_message(browser, api_server):
@@ -93,3 +101,108 @@ def test_markup_in_data_is_shown_as_text(browser, api_server):
     _search(browser, api_server, "<zzqqxx onerror=zzqqyy>", mode="lexical")
     assert "<zzqqxx onerror=zzqqyy>" in browser.find_element(By.ID, "status").text
     assert browser.find_elements(By.TAG_NAME, "zzqqxx") == []
+
+
+def test_story_cards_expand_and_timeline(browser, api_server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get_log("browser")  # drop earlier tests' console messages
+    wait = _search(browser, api_server, "Lindsay Lohan rehab")
+    cards = browser.find_elements(By.CSS_SELECTOR, "#results > li.result.story")
+    assert cards, browser.find_element(By.ID, "status").text
+    first = cards[0]
+    assert "Lohan" in first.find_element(By.CSS_SELECTOR, "h2 a").text
+    # "7 outlets · 12 articles · 3–5 May 2013", unknown parts left out (the ECB+ articles name no outlet).
+    line = first.find_element(By.CSS_SELECTOR, "p.meta").text
+    assert re.fullmatch(r"(\d+ outlets · |[^·]+ · )?(\d+) articles · \d+(–\d+)? May 2013", line), line
+    assert first.find_elements(By.CSS_SELECTOR, "p.passage mark")
+    toggle = first.find_element(By.CSS_SELECTOR, "button.story-toggle")
+    count = int(re.fullmatch(r"Show the (\d+) articles", toggle.text).group(1))
+    assert f"{count} articles" in line
+    toggle.click()
+    wait.until(lambda d: first.find_elements(By.CSS_SELECTOR, "ol.story-articles > li"))
+    items = first.find_elements(By.CSS_SELECTOR, "ol.story-articles > li")
+    assert len(items) == count and toggle.text == "Hide the articles"
+    dates = [e.text for e in first.find_elements(By.CSS_SELECTOR, "ol.story-articles .date")]
+    assert dates and dates == sorted(dates), dates  # time order
+    assert all(i.find_element(By.TAG_NAME, "a").text for i in items)
+    assert first.find_elements(By.CSS_SELECTOR, "ol.story-articles p.sentence")
+
+    # The timeline over the same query: bars for the dated matches (May and June 2013), a caption.
+    WebDriverWait(browser, 60).until(lambda d: d.find_element(By.ID, "timeline").is_displayed())
+    bars = browser.find_elements(By.CSS_SELECTOR, "#timeline svg rect.bar")
+    assert bars
+    tips = [b.find_element(By.TAG_NAME, "title").get_attribute("textContent") for b in bars]
+    assert all(re.match(r"2013-0[56]-\d\d: \d+ articles?", t) for t in tips), tips
+    labels = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#timeline svg text")]
+    assert labels[-2].startswith("2013-05") and labels[-1].startswith("2013-06"), labels
+    caption = browser.find_element(By.ID, "timeline-caption").text
+    assert re.match(r"\d+ matching articles over time \(\d+ undated\)", caption), caption
+    assert browser.find_element(By.CSS_SELECTOR, "#timeline svg").size["height"] <= 130
+    bars[0].click()
+    assert "Lohan" in browser.find_element(By.ID, "timeline-top").text
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "browser-stories.png"))
+    browser.find_element(By.ID, "timeline").screenshot(str(ARTIFACTS / "browser-timeline.png"))
+    # Nothing refused by the page's Content-Security-Policy, no script error.
+    errors = [e["message"] for e in browser.get_log("browser")
+              if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]]
+    assert not errors, errors
+
+
+def test_time_words_note_and_toggle(browser, api_server):
+    from selenium.webdriver.common.by import By
+
+    wait = _search(browser, api_server, "Lindsay Lohan rehab in May 2013")
+    note = browser.find_element(By.ID, "interpreted")
+    assert note.is_displayed()
+    assert note.text == ("Reading “in May 2013” as 2013-05-01 – 2013-05-31; "
+                         "searching for “Lindsay Lohan rehab”")
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "browser-time-words.png"))
+    # Switching the toggle off searches again, reading no dates, and says so in the URL.
+    browser.find_element(By.ID, "time-words").click()
+    wait.until(lambda d: "time_words=false" in d.current_url
+               and not d.find_element(By.ID, "interpreted").is_displayed())
+
+    # A query that is only a time phrase: the server's explanation in the status line, no chart.
+    _search(browser, api_server, "in May 2013")
+    status = browser.find_element(By.ID, "status")
+    assert "only a time phrase" in status.text and "error" in status.get_attribute("class")
+    assert not browser.find_element(By.ID, "timeline").is_displayed()
+
+
+def test_more_like_this(browser, api_server):
+    from selenium.webdriver.common.by import By
+
+    wait = _search(browser, api_server, "Lindsay Lohan rehab")
+    first = browser.find_element(By.CSS_SELECTOR, "#results > li.result")
+    first.find_element(By.CSS_SELECTOR, "button.similar-toggle").click()
+    wait.until(lambda d: first.find_elements(By.CSS_SELECTOR, ".panel.similar li, p.panel"))
+    items = first.find_elements(By.CSS_SELECTOR, "ul.similar > li")
+    assert 1 <= len(items) <= 5
+    assert all(i.find_element(By.TAG_NAME, "a").text for i in items)
+    ARTIFACTS.mkdir(exist_ok=True)
+    first.screenshot(str(ARTIFACTS / "browser-similar.png"))
+
+
+def test_timeline_interval_widens_with_the_span(browser, api_server):
+    """Day first; a 422 naming a wider interval, or a span over 60 days, asks again by week, then month."""
+    browser.get(api_server + "/")
+    asked = browser.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const asked = [];
+        const reply = (status, body) => new Response(JSON.stringify(body), { status });
+        const bucket = (start, end, count) => ({ start, end, count, by_source: {}, top: null });
+        window.fetch = async (url) => {
+          const interval = new URL(url, location.href).searchParams.get("interval");
+          asked.push(interval);
+          const wider = "the matches span 2000 days: use interval=week or interval=month";
+          if (interval === "day") return reply(422, { detail: wider });
+          const buckets = [bucket("2008-12-01", "2008-12-07", 3), bucket("2013-06-10", "2013-06-16", 1)];
+          return reply(200, { interval, matched: 4, undated: 0, capped: false, buckets });
+        };
+        fetchTimeline("q", true).then((body) => done([asked, body.interval]), (e) => done(String(e)));
+    """)
+    assert asked == [["day", "week", "month"], "month"]

@@ -66,3 +66,33 @@ def test_rebuild_changes_index_type_without_reencoding(small_index, tmp_path):
     assert (index / "meta.sqlite").stat().st_mtime_ns == before  # embeddings reused, nothing re-encoded
     bad = run("rebuild", "--index", str(index), "--param", "M=x")
     assert bad.returncode == 2 and "--param" in bad.stderr
+
+
+def test_search_text_output_is_readable(small_index):
+    """Each result: a heading (never an internal id), where and when, and the best passage as a snippet."""
+    out = run("search", SEED_QUERY, "--index", str(small_index), "-k", "5")
+    assert out.returncode == 0, out.stderr
+    first = out.stdout.split("\n\n")[0]
+    assert first.startswith("1. Russia Vows") and "sanctions" in first.lower()
+    assert "\033[" not in out.stdout  # piped: plain text, no terminal bold
+    headings = [block.split("\n")[0] for block in out.stdout.split("\n\n")]
+    assert not [h for h in headings if "ecb-" in h], headings
+
+
+def test_stories_timeline_and_similar_commands(small_index):
+    grouped = json.loads(run("search", SEED_QUERY, "--index", str(small_index), "--group", "story", "--json").stdout)
+    seed = grouped["results"][0]
+    assert seed["title"].startswith("Russia Vows") and seed["story"]["id"] == seed["story_id"]
+    story = run("story", str(seed["story_id"]), "--index", str(small_index), "--query", "sanctions", "--json")
+    assert story.returncode == 0, story.stderr
+    assert json.loads(story.stdout)["articles"][0]["id"] == seed["id"]
+    assert run("story", "999999999", "--index", str(small_index)).returncode == 1
+    timeline = run("timeline", "Lindsay Lohan rehab", "--index", str(small_index), "--interval", "week", "--json")
+    assert timeline.returncode == 0, timeline.stderr
+    assert any(b["count"] for b in json.loads(timeline.stdout)["buckets"])
+    text = run("timeline", "Lindsay Lohan rehab", "--index", str(small_index))
+    assert "2013-05-02" in text.stdout and "#" in text.stdout
+    similar = json.loads(run("similar", seed["id"], "--index", str(small_index), "-k", "3", "--json").stdout)
+    assert len(similar["results"]) == 3 and seed["id"] not in [r["id"] for r in similar["results"]]
+    only_time = run("search", "last week", "--index", str(small_index), "--time-words")
+    assert only_time.returncode == 2 and "only a time phrase" in only_time.stderr

@@ -5,23 +5,55 @@ from __future__ import annotations
 import pytest
 
 from api.client import NewsearchClient, NewsearchError
-from search import SearchResponse
+from search import Filters, SearchOptions, SearchResponse
+from search.options import to_wire
 from tests.api.conftest import API_KEY
 from tests.conftest import SEED_QUERY
 
 
-def test_search_returns_the_library_type(api_server, searcher):
+@pytest.fixture(params=["library", "client"])
+def engine(request, searcher, api_server):
+    """The same search interface, local and remote (the qdrant-client rule): every test below runs on both."""
+    if request.param == "library":
+        yield searcher
+        return
     with NewsearchClient(api_server) as client:
-        response = client.search(SEED_QUERY, k=3)
-        assert isinstance(response, SearchResponse)
-        assert response.results[0].title.startswith("Russia Vows")
-        assert response.results[0].passages[0].highlights
-        local = searcher.search(SEED_QUERY, k=3)
-        assert [r.id for r in response.results] == [r.id for r in local.results]
-        paged = client.search(SEED_QUERY, k=2, offset=1, mode="dense")
-        assert paged.mode == "dense" and len(paged.results) == 2
-        assert client.search(SEED_QUERY, sources=["no such outlet"]).results == []
-        assert client.search(SEED_QUERY, since="2100-01-01").results == []
+        yield client
+
+
+def test_search_returns_the_library_type(engine):
+    response = engine.search(SEED_QUERY, k=3)
+    assert isinstance(response, SearchResponse)
+    assert response.results[0].title.startswith("Russia Vows")
+    assert response.results[0].passages[0].highlights
+    paged = engine.search(SEED_QUERY, k=2, offset=1, options=SearchOptions(mode="dense"))
+    assert paged.mode == "dense" and len(paged.results) == 2
+    assert engine.search(SEED_QUERY, filters=Filters(sources=("no such outlet",))).results == []
+    assert engine.search(SEED_QUERY, filters=Filters(since="2100-01-01")).results == []
+    assert engine.search(SEED_QUERY, filters=Filters(fields=(("file", "seed.txt"),))).results
+
+
+@pytest.mark.parametrize("options", [
+    SearchOptions(),
+    SearchOptions(mode="lexical"),
+    SearchOptions(fusion="rrf"),
+    SearchOptions(sort="date"),
+    SearchOptions(recency_half_life_days=30),
+    SearchOptions(max_per_source=1),
+    SearchOptions(collapse_duplicates=True),
+], ids=lambda o: ",".join(f"{k}={v}" for k, v in to_wire(None, o).items()) or "defaults")
+def test_every_option_means_the_same_local_and_remote(engine, searcher, options):
+    """Each option reaches the engine: the remote answer equals the library's, result for result."""
+    local = searcher.search("earthquake", k=5, options=options)
+    got = engine.search("earthquake", k=5, options=options)
+    assert [(r.id, r.score, r.also_published_by) for r in got.results] == \
+        [(r.id, r.score, r.also_published_by) for r in local.results]
+    assert got.mode == local.mode
+
+
+def test_invalid_options_fail_the_same_way(engine):
+    with pytest.raises((ValueError, NewsearchError)):
+        engine.search(SEED_QUERY, options=SearchOptions(max_per_source=-1))
 
 
 def test_reads(api_server):
@@ -30,7 +62,7 @@ def test_reads(api_server):
         assert client.article(top.id)["title"] == top.title
         assert client.article("no/such?article#id") is None
         assert client.stats()["articles"] == 61
-        assert client.health() == {"status": "ok"} and client.ready()
+        assert client.health() == {"status": "ok", "feeds": []} and client.ready()
 
 
 def test_errors_carry_status_and_detail(api_server):

@@ -34,12 +34,13 @@ def test_get_search_finds_seed_first(http):
     response = http.get("/search", params={"q": SEED_QUERY, "k": 5})
     assert response.status_code == 200, response.text
     data = response.json()
-    assert set(data) == {"query", "results", "took_ms", "mode"}
+    assert set(data) == {"query", "results", "took_ms", "mode", "interpreted"}
+    assert data["interpreted"] is None  # time words are read only when asked
     assert data["query"] == SEED_QUERY and data["mode"] == "hybrid"
     top = data["results"][0]
     assert top["title"].startswith(SEED_TITLE)
     passage = top["passages"][0]
-    assert set(passage) == {"text", "start", "end", "score", "highlights", "sentences"}
+    assert set(passage) == {"text", "start", "end", "score", "highlights", "sentences", "article"}
     assert any("sanction" in passage["text"][s:e].lower() for s, e in passage["highlights"])
 
 
@@ -109,7 +110,7 @@ def test_articles_get_and_404(http):
 
 
 def test_health_ready_stats(http):
-    assert http.get("/health").json() == {"status": "ok"}
+    assert http.get("/health").json() == {"status": "ok", "feeds": []}
     ready = http.get("/ready").json()
     assert ready["status"] == "ready" and ready["articles"] == 61
     stats = http.get("/stats").json()
@@ -233,7 +234,8 @@ def test_concurrent_searches_all_answer(http, api_server):
 def test_openapi_lists_every_endpoint_with_examples(http):
     spec = http.get("/openapi.json").json()
     paths = spec["paths"]
-    assert set(paths) >= {"/search", "/articles", "/articles/{article_id}", "/health", "/ready", "/stats", "/metrics"}
+    assert set(paths) >= {"/search", "/articles", "/articles/{article_id}", "/health", "/ready", "/stats", "/metrics",
+                          "/stories/{story_id}", "/timeline", "/articles/{article_id}/similar"}
     assert set(paths["/search"]) == {"get", "post"}
     assert set(paths["/articles/{article_id}"]) == {"get", "delete"}
     assert SEED_QUERY in http.get("/openapi.json").text
@@ -290,3 +292,32 @@ def test_news_options_over_http(http):
     assert rrf[0]["title"].startswith(SEED_TITLE)
     bad = http.get("/search", params={**params, "sort": "random", "recency_half_life_days": -1})
     assert bad.status_code == 422 and {"sort", "recency_half_life_days"} <= _fields(bad)
+
+
+def test_time_words_filter_and_report(http):
+    params = {"q": "Lindsay Lohan rehab in May 2013", "time_words": "true", "now": "2024-06-05", "k": 3}
+    data = http.get("/search", params=params).json()
+    assert data["interpreted"] == {"since": "2013-05-01", "until": "2013-05-31", "text": "Lindsay Lohan rehab",
+                                   "phrases": ["in May 2013"]}
+    assert data["results"] and all(r["published"].startswith("2013-05") for r in data["results"])
+    only = http.get("/search", params={"q": "last week", "time_words": "true"})
+    assert only.status_code == 422 and "only a time phrase" in only.json()["detail"]
+    assert http.get("/search", params={"q": "last week"}).status_code == 200  # off: just words
+
+
+def test_story_timeline_and_similar_endpoints(http):
+    grouped = http.get("/search", params={"q": SEED_QUERY, "k": 3, "group": "story"}).json()
+    seed = grouped["results"][0]
+    assert seed["title"].startswith(SEED_TITLE) and seed["story"]["id"] == seed["story_id"]
+    story = http.get(f"/stories/{seed['story_id']}", params={"q": "sanctions"})
+    assert story.status_code == 200 and story.json()["articles"][0]["id"] == seed["id"]
+    assert http.get("/stories/999999999").status_code == 404
+    assert http.get("/stories/0").status_code == 422
+    timeline = http.get("/timeline", params={"q": "Lindsay Lohan rehab", "interval": "week"})
+    assert timeline.status_code == 200, timeline.text
+    data = timeline.json()
+    assert data["floor"] > 0 and any(b["count"] for b in data["buckets"])
+    assert http.get("/timeline", params={"q": "x", "interval": "hour"}).status_code == 422
+    similar = http.get(f"/articles/{seed['id']}/similar", params={"k": 3, "exclude_story": "true"})
+    assert similar.status_code == 200 and len(similar.json()["results"]) == 3
+    assert http.get("/articles/no-such-article/similar").status_code == 404

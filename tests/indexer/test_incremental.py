@@ -114,7 +114,7 @@ def test_a_changed_article_is_re_embedded_and_its_old_passages_are_gone(built, e
     conn.close()
     try:
         with searcher.store.snapshot() as snap:
-            faiss_ids = set(searcher.store.vectors(snap).ids().tolist())
+            faiss_ids = set(snap.derived().vectors.ids().tolist())
         assert not faiss_ids & set(old_pids) and set(new_pids) <= faiss_ids
         results = searcher.search("marsupials at the ferry terminal", k=1, options=SearchOptions(mode="dense")).results
         assert results[0].id == target and "Quokkas" in results[0].passages[0].text
@@ -143,7 +143,7 @@ def test_delete_removes_from_vectors_fts_and_metadata(built, embedder):
         title_word = max(_records()[3]["title"].split(), key=len)
         assert rowid not in _fts_rowids(conn, title_word)
         with searcher.store.snapshot() as snap:
-            assert not set(searcher.store.vectors(snap).ids().tolist()) & set(pids)
+            assert not set(snap.derived().vectors.ids().tolist()) & set(pids)
         for mode in ("dense", "lexical", "hybrid"):
             results = searcher.search(_records()[3]["title"], k=10, options=SearchOptions(mode=mode)).results
             assert target not in [r.id for r in results], mode
@@ -157,8 +157,9 @@ def test_delete_removes_from_vectors_fts_and_metadata(built, embedder):
 
 
 def test_an_older_format_is_refused_with_what_to_run(built, embedder, tmp_path):
+    from indexer.errors import NotAnIndex
     from indexer.pipeline import Indexer
-    from indexer.store import FORMAT_VERSION, IndexError_, IndexStore
+    from indexer.store import FORMAT_VERSION, IndexStore
     from search import Searcher
 
     root, _ = built
@@ -168,7 +169,7 @@ def test_an_older_format_is_refused_with_what_to_run(built, embedder, tmp_path):
     (old / "manifest.json").write_text(json.dumps({**manifest, "format_version": 0}))
     for attempt in (lambda: IndexStore.open(old), lambda: Searcher(old, embedder=embedder),
                     lambda: Indexer(old, embedder=embedder)):
-        with pytest.raises(IndexError_) as caught:
+        with pytest.raises(NotAnIndex) as caught:
             attempt()
         message = str(caught.value)
         assert "format 0" in message and f"reads format {FORMAT_VERSION}" in message

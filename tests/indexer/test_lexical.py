@@ -9,8 +9,10 @@ import shutil
 from indexer.article import Article
 from indexer.lexical import LexicalIndex
 from indexer.pipeline import Indexer
-from indexer.store import IndexStore, fts_query, query_words
+from indexer.snapshot import fts_query
+from indexer.store import IndexStore
 from search import Searcher, SearchOptions
+from search.query import query_words
 from tests.conftest import DATA
 
 QUERIES = ["earthquake Indonesia", "police arrested murder", "Russia stance on DPRK sanctions", "Oscar"]
@@ -24,8 +26,8 @@ def _fts5(store: IndexStore, query: str, depth: int = 100) -> list[int]:
 
 
 def _tantivy(store: IndexStore, query: str, depth: int = 100) -> list[int] | None:
-    with store.snapshot() as conn:
-        hits = store.lexical_search(conn, query_words(query), depth)
+    with store.snapshot() as snap:
+        hits = store.lexical_search(query_words(query), depth, snap.generation)
     return None if hits is None else [rowid for rowid, _ in hits]
 
 

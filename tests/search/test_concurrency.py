@@ -48,13 +48,12 @@ def live_index(tmp_path, small_index) -> Path:
 
 def test_readers_see_whole_batches_while_a_writer_works(live_index, embedder):
     from indexer.pipeline import IndexConfig, Indexer
-    from indexer.store import Filters
-    from search import Searcher, SearchOptions
+    from search import Filters, Searcher, SearchOptions
 
     searcher = Searcher(live_index, embedder=embedder)  # opened before any write: must follow generations
     texts = {a.id: a.text for b in range(BATCHES) for a in _batch(b)}
-    with searcher.store.snapshot() as conn:
-        texts.update(dict(conn.execute("SELECT id, text FROM articles")))
+    with searcher.store.snapshot() as snap:
+        texts.update(dict(snap.conn.execute("SELECT id, text FROM articles")))
     errors: list[str] = []
     seen: dict[int, set[int]] = {b: set() for b in range(BATCHES)}  # batch -> visible counts observed
     searches = [0]
@@ -122,12 +121,12 @@ def test_readers_see_whole_batches_while_a_writer_works(live_index, embedder):
 
 
 def test_a_second_writer_is_refused_and_changes_nothing(live_index, embedder):
+    from indexer.errors import IndexLocked
     from indexer.pipeline import IndexConfig, Indexer
-    from indexer.store import IndexError_
 
     manifest_before = (live_index / "manifest.json").read_text()
     with Indexer(live_index, embedder=embedder):
-        with pytest.raises(IndexError_, match="another process is writing to .*; wait for it to finish"):
+        with pytest.raises(IndexLocked, match="another process is writing to .*; wait for it to finish"):
             Indexer(live_index, IndexConfig(index_type="hnsw"), embedder=embedder)
         assert (live_index / "manifest.json").read_text() == manifest_before, "the refused writer wrote"
         # Another process: the command line says the same and exits 2, without loading the model.
@@ -155,12 +154,13 @@ def test_a_reader_in_another_process_sees_committed_batches(live_index, embedder
         "n, deadline = 0, time.monotonic() + 90\n"
         "while n < 9 and time.monotonic() < deadline:\n"
         "    time.sleep(0.005)\n"
-        "    with store.snapshot() as conn:\n"
+        "    with store.snapshot() as snap:\n"
+        "        conn = snap.conn\n"
         "        n = conn.execute(\"SELECT count(*) FROM articles WHERE id LIKE 'batch%'\").fetchone()[0]\n"
         "        p = conn.execute(\"SELECT count(*) FROM passages p JOIN articles a ON a.rowid = p.article \"\n"
         "                         \"WHERE a.id LIKE 'batch%'\").fetchone()[0]\n"
         "        assert n % 3 == 0, n\n"
-        "        assert store.vectors(conn).count() == conn.execute('SELECT count(*) FROM passages').fetchone()[0]\n"
+        "        assert snap.derived().vectors.count() == conn.execute('SELECT count(*) FROM passages').fetchone()[0]\n"
         "        print(n, p, flush=True)\n"
     )
     reader = subprocess.Popen([sys.executable, "-c", script, str(live_index)], cwd=ROOT, text=True,

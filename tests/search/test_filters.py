@@ -9,9 +9,8 @@ import pytest
 from indexer.article import Article
 from indexer.chunk import sentence_spans
 from indexer.pipeline import IndexConfig, Indexer
-from indexer.store import Filters
-from search import MODES, Searcher, SearchOptions
-from search import searcher as searcher_module
+from search import MODES, Filters, Searcher, SearchOptions
+from search import retrieve as searcher_module
 from tests.conftest import DATA
 
 

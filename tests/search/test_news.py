@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from indexer.snapshot import ArticleRow
 from search import SearchOptions
-from search.searcher import _news_order, best_sentences, highlight, recency_multiplier, term_pattern
+from search.news import news_order, recency_multiplier
+from search.present import best_sentences, highlight, term_pattern
 
-FIELDS = {1: ("A", "2024-01-01"), 2: ("A", "2024-01-10"), 3: ("B", "2023-01-10"), 4: ("A", "")}
+FIELDS = {rowid: ArticleRow(rowid, f"a{rowid}", "", "", source, published, "", rowid, "", rowid)
+          for rowid, (source, published) in {1: ("A", "2024-01-01"), 2: ("A", "2024-01-10"), 3: ("B", "2023-01-10"),
+                                             4: ("A", "")}.items()}
 RANKED = [(1, 1.0), (2, 0.95), (3, 0.9), (4, 0.85)]
 
 
@@ -18,14 +22,14 @@ def test_recency_multiplier():
 
 
 def test_recency_boost_lifts_the_newer_close_call():
-    ranked = _news_order(RANKED, FIELDS, SearchOptions(recency_half_life_days=7))
+    ranked = news_order(RANKED, FIELDS, SearchOptions(recency_half_life_days=7))
     assert [r for r, _ in ranked][:2] == [2, 1]
     assert dict(ranked)[2] == pytest.approx(0.95)  # newest keeps its score
 
 
 def test_sort_by_date_and_cap_per_source():
-    assert [r for r, _ in _news_order(RANKED, FIELDS, SearchOptions(sort="date"))] == [2, 1, 3, 4]
-    assert [r for r, _ in _news_order(RANKED, FIELDS, SearchOptions(max_per_source=1))] == [1, 3]
+    assert [r for r, _ in news_order(RANKED, FIELDS, SearchOptions(sort="date"))] == [2, 1, 3, 4]
+    assert [r for r, _ in news_order(RANKED, FIELDS, SearchOptions(max_per_source=1))] == [1, 3]
 
 
 def test_best_sentence_holds_most_query_words():

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from indexer.store import Filters
-from search import MODES, SearchOptions
+from search import MODES, Filters, SearchOptions
 from tests.conftest import SEED_QUERY
 
 

@@ -16,10 +16,10 @@ import pytest
 
 from indexer import settings
 from indexer.pipeline import IndexConfig, Indexer, index_sources
-from indexer.store import Filters, Manifest
+from indexer.store import Manifest
 from indexer.vectors import milvus_backend, open_vector_store
-from search import Searcher, SearchOptions
-from search import searcher as searcher_module
+from search import Filters, Searcher, SearchOptions
+from search import retrieve as searcher_module
 from tests.api.conftest import API_KEY, ServerThread
 from tests.conftest import DATA, SEED_QUERY, write_jsonl
 

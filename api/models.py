@@ -1,0 +1,241 @@
+"""Request and response models. The search request is derived from `search.options`, where each option
+is declared once; the article model takes its limits from the readers, whose normalisation it reuses."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+
+from indexer.readers import MAX_ARTICLE_CHARS, MAX_ID_CHARS
+from search.options import (
+    MAX_K,
+    MAX_OFFSET,
+    MAX_QUERY_CHARS,
+    Declared,
+    Filters,
+    SearchOptions,
+    declared,
+    from_wire,
+)
+
+EXAMPLE_QUERY = "Russia stance on DPRK sanctions"
+EXAMPLE_ID = "ecb-1_10ecbplus"
+QUERY_PATTERN = r"\S"  # something other than spaces
+
+
+def no_surrogates(value: Any) -> Any:
+    """The text with lone surrogates (valid JSON escapes, not valid Unicode) replaced by U+FFFD."""
+    if isinstance(value, list):
+        return [no_surrogates(v) for v in value]
+    if not isinstance(value, str):
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value
+
+
+class _Query(BaseModel):
+    """What every query-taking request has: the query, cleaned of lone surrogates like every text field."""
+
+    q: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=QUERY_PATTERN, description="the query",
+                   examples=[EXAMPLE_QUERY])
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _clean(cls, value: Any) -> Any:
+        return no_surrogates(value)
+
+
+class _Request(_Query):
+    """A search request: the query and the page."""
+
+    k: int = Field(10, ge=1, le=MAX_K, description="results per page")
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="results to skip (paging)")
+
+    def call(self) -> tuple[str, int, int, Filters, SearchOptions]:
+        """The library call this request stands for: (query, k, offset, filters, options)."""
+        filters, options = from_wire(self.model_dump(exclude={"q", "k", "offset"}))
+        return self.q, self.k, self.offset, filters, options
+
+
+def _pydantic_field(d: Declared) -> tuple[Any, Any]:
+    """(annotation, FieldInfo) of one declared option on the wire."""
+    if d.is_list:
+        item = Annotated[str, Field(max_length=d.max_length, pattern=d.pattern)]
+        return list[item], Field(default_factory=list, max_length=d.max_items, description=d.help)
+    if d.wire is not None:
+        return d.wire | None, Field(None, description=d.help)
+    if d.base is str and not d.choices:  # text: absent is None on the wire, '' in the library
+        return str | None, Field(None, max_length=d.max_length, pattern=d.pattern, description=d.help)
+    return d.type, Field(d.default, ge=d.ge, le=d.le, description=d.help)
+
+
+def _search_model(name: str, extra: str) -> type[_Request]:
+    options = {d.param: _pydantic_field(d) for cls in (Filters, SearchOptions) for d in declared(cls)}
+    config = ConfigDict(extra=extra, json_schema_extra={"examples": [
+        {"q": EXAMPLE_QUERY, "k": 5},
+        {"q": "Lindsay Lohan rehab", "k": 3, "mode": "lexical", "since": "2013-01-01"},
+    ]})
+    base = type(f"_{name}Base", (_Request,), {"model_config": config, "__module__": __name__})
+    return create_model(name, __base__=base, __module__=__name__, **options)
+
+
+# POST /search refuses unknown fields; GET /search ignores unknown parameters (a cache-buster, say).
+SearchRequest = _search_model("SearchRequest", "forbid")
+SearchQuery = _search_model("SearchQuery", "ignore")
+
+
+
+class _TimelineBase(_Query):
+    interval: Literal["day", "week", "month"] = Field("day", description="bucket size")
+
+    def call(self) -> tuple[str, str, Filters, SearchOptions]:  # type: ignore[override]
+        filters, options = from_wire(self.model_dump(exclude={"q", "interval"}))
+        return self.q, self.interval, filters, options
+
+
+def _timeline_model() -> type[_TimelineBase]:
+    """GET /timeline's parameters: the query, the interval, the filters and the time-word options."""
+    wanted = declared(Filters) + [d for d in declared(SearchOptions) if d.name in ("time_words", "now")]
+    fields = {d.param: _pydantic_field(d) for d in wanted}
+    base = type("_TimelineQueryBase", (_TimelineBase,), {"model_config": ConfigDict(extra="ignore"),
+                                                          "__module__": __name__})
+    return create_model("TimelineQuery", __base__=base, __module__=__name__, **fields)
+
+
+TimelineQuery = _timeline_model()
+
+
+class TimelineTop(BaseModel):
+    id: str
+    title: str
+    source: str
+    date: str
+    score: float
+    passage: str
+
+
+class TimelineBucket(BaseModel):
+    start: str = Field(description="first day of the bucket (ISO date)")
+    end: str = Field(description="last day of the bucket, inclusive")
+    count: int
+    by_source: dict[str, int] = Field(description="matches per outlet ('unknown' for none)")
+    top: TimelineTop | None = Field(description="the best-matching article of the bucket, with its best passage")
+
+
+class TimelineOut(BaseModel):
+    query: str
+    interval: str = Field(description="the bucket size used: the one asked for, or a wider one when the matches "
+                                      "span more than 400 of those")
+    asked_interval: str
+    floor: float = Field(description="the relevance floor: articles whose best passage's cosine to the query "
+                                     "is below it are not counted")
+    matched: int = Field(description="articles counted (dated or not)")
+    capped: bool = Field(description="true when the matches reached the number a timeline considers")
+    undated: int = Field(description="matches without a date, counted in no bucket")
+    buckets: list[TimelineBucket]
+    interpreted: dict[str, Any] | None = None
+
+
+ScalarValue = str | int | float | bool | None
+
+
+class ArticleIn(BaseModel):
+    """An article to upsert; `id` defaults to the canonical URL, else a hash of the content."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "id": "example-1", "title": "Russia Vows to Develop Equal and Fair Interaction with North Korea",
+        "text": "Russian Foreign Minister Sergei Lavrov has affirmed Moscow's commitment to relations with "
+                "North Korea, despite the sanctions imposed on Pyongyang by the UN Security Council.",
+        "url": "https://example.org/news/1", "source": "Example News", "published": "2023-09-01",
+        "language": "en", "metadata": {"section": "world"}}]})
+
+    id: str = Field("", max_length=MAX_ID_CHARS)
+    title: str = Field("", max_length=2000)
+    text: str = Field(min_length=1, max_length=MAX_ARTICLE_CHARS, pattern=QUERY_PATTERN, description="the body")
+    url: str = Field("", max_length=4000)
+    source: str = Field("", max_length=200)
+    published: str = Field("", max_length=64, description="a date or datetime (ISO 8601 preferred); one that "
+                           "cannot be read is kept as metadata.published_raw")
+    language: str = Field("", max_length=20)
+    metadata: dict[Annotated[str, Field(max_length=64)], ScalarValue] = Field(default_factory=dict, max_length=50)
+
+    @field_validator("id", "title", "text", "url", "source", "published", "language", mode="before")
+    @classmethod
+    def _check_text(cls, value):
+        return no_surrogates(value)
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _check_metadata(cls, value):
+        if not isinstance(value, dict):
+            return value
+        return {no_surrogates(k): no_surrogates(v) for k, v in value.items()}
+
+    @field_validator("metadata")
+    @classmethod
+    def _check_metadata_size(cls, value: dict) -> dict:
+        for key, item in value.items():
+            if isinstance(item, str) and len(item) > 10_000:
+                raise ValueError(f"metadata {key!r}: at most 10000 characters")
+        return value
+
+
+class WriteOut(BaseModel):
+    indexed: int = Field(description="articles added or changed")
+    unchanged: int = Field(description="articles already stored with the same content")
+    passages: int
+    ids: list[str] = Field(description="the stored id of each article, in the order sent")
+
+
+class DeleteOut(BaseModel):
+    id: str
+    deleted: bool
+
+
+class StoredPassage(BaseModel):
+    ord: int
+    start: int
+    end: int
+    text: str
+
+
+class ArticleOut(BaseModel):
+    id: str
+    title: str
+    text: str
+    url: str
+    source: str
+    published: str
+    language: str
+    metadata: dict[str, Any]
+    passages: list[StoredPassage]
+
+
+class StatsOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    articles: int
+    passages: int
+    model: str
+    index_type: str
+    generation: int
+    updated: str
+
+
+class Detail(BaseModel):
+    detail: Any
+
+
+_ERRORS = {401: "no key sent", 403: "wrong key, or writes disabled", 404: "not found",
+           409: "another writer holds the index; try again later", 413: "request body too large",
+           422: "invalid input; `detail` names the field", 500: "internal error",
+           503: "index not loaded or unavailable"}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error codes."""
+    return {code: {"model": Detail, "description": _ERRORS[code]} for code in codes}

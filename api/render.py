@@ -1,0 +1,105 @@
+"""Search results as text for a person: a readable heading, where and when, and a snippet with the query
+words marked (bold on a terminal, plain when piped)."""
+
+from __future__ import annotations
+
+from search.types import PassageHit, SearchResponse, SearchResult, StoryInfo, StoryPage
+
+SNIPPET_CHARS = 300
+HEADING_WORDS = 12
+BOLD, PLAIN = "\033[1m", "\033[0m"
+
+
+def heading(result: SearchResult) -> str:
+    """The title; for an untitled article its first words (from the passage that opens it, else the best
+    one), never an internal id."""
+    if result.title:
+        return result.title
+    opening = next((p for p in result.passages if p.start == 0), result.passages[0] if result.passages else None)
+    if opening is None:
+        return "(untitled)"
+    words = opening.text.split()
+    return " ".join(words[:HEADING_WORDS]) + (" …" if len(words) > HEADING_WORDS else "")
+
+
+def snippet(passage: PassageHit, bold: bool, limit: int = SNIPPET_CHARS) -> str:
+    """The passage cut to about `limit` characters around its first marked word, query words in bold."""
+    text = passage.text
+    first = passage.highlights[0][0] if passage.highlights else 0
+    start = 0 if first < limit // 2 else text.rfind(" ", 0, first - limit // 3) + 1
+    end = min(len(text), start + limit)
+    if end < len(text):
+        end = max(text.rfind(" ", start, end), start + limit // 2)
+    out, at = [], start
+    for s, e in passage.highlights:
+        if s < at or e > end:
+            continue
+        out.append(text[at:s])
+        out.append(f"{BOLD}{text[s:e]}{PLAIN}" if bold else text[s:e])
+        at = e
+    out.append(text[at:end])
+    body = " ".join("".join(out).split())
+    return ("… " if start > 0 else "") + body + (" …" if end < len(text) else "")
+
+
+def render_results(response: SearchResponse, offset: int = 0, bold: bool = False) -> str:
+    if not response.results:
+        return "no results"
+    blocks = []
+    for rank, result in enumerate(response.results, start=offset + 1):
+        lines = [f"{rank}. {heading(result)}  [{result.score:.4f}]"]
+        where = " · ".join(x for x in (result.source, result.published[:10], result.url) if x)
+        if where:
+            lines.append(f"   {where}")
+        if result.story:
+            lines.append(f"   story {result.story.id}: {story_line(result.story)}")
+        if result.also_published_by:
+            lines.append(f"   also published by {', '.join(result.also_published_by)}")
+        if result.passages:
+            lines.append(f"   {snippet(result.passages[0], bold)}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _span(first: str, last: str) -> str:
+    """'3-5 March 2013' style, from ISO dates; '' when undated."""
+    from datetime import date
+
+    if not first:
+        return ""
+    a, b = date.fromisoformat(first[:10]), date.fromisoformat(last[:10])
+    if a == b:
+        return f"{a.day} {a:%B %Y}"
+    if (a.year, a.month) == (b.year, b.month):
+        return f"{a.day}-{b.day} {a:%B %Y}"
+    return f"{a.day} {a:%b %Y} - {b.day} {b:%b %Y}"
+
+
+def story_line(story: StoryInfo) -> str:
+    """'7 outlets, 12 articles, 3-5 March 2013'."""
+    parts = [f"{len(story.outlets)} outlet{'s' * (len(story.outlets) != 1)}" if story.outlets else "",
+             f"{story.articles} article{'s' * (story.articles != 1)}", _span(story.first, story.last)]
+    return ", ".join(p for p in parts if p)
+
+
+def render_story(page: StoryPage) -> str:
+    head = f"story {page.id}" + (f" (asked {page.asked}, merged into it)" if page.asked != page.id else "")
+    lines = [f"{head}: {len(page.articles)} articles, {', '.join(page.outlets) or 'outlets unknown'}"]
+    for a in page.articles:
+        where = " · ".join(x for x in (a.published[:10], a.source) if x)
+        lines.append(f"- {a.title or a.id}" + (f"  ({where})" if where else ""))
+        lines.append(f"  {a.sentence}")
+    return "\n".join(lines)
+
+
+def render_timeline(timeline: dict) -> str:
+    lines = [f"{timeline['matched']} matching articles (cosine >= {timeline['floor']}), per {timeline['interval']}; "
+             f"{timeline['undated']} undated"]
+    width = max((b["count"] for b in timeline["buckets"]), default=0)
+    for b in timeline["buckets"]:
+        bar = "#" * round(30 * b["count"] / width) if width else ""
+        sources = ", ".join(f"{s} {n}" for s, n in b["by_source"].items())
+        lines.append(f"{b['start']}  {b['count']:4d} {bar}  {sources}")
+        if b["top"]:
+            lines.append(f"            top: {b['top']['title'] or b['top']['id']}")
+    return "\n".join(lines)

@@ -1,0 +1,115 @@
+"""The application object: what the HTTP routers delegate to (the txtai shape: thin routers, one object).
+
+It owns the searcher (loaded once, following every committed generation) and the writes, which open the
+index's single-writer lock only for the length of one write.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from indexer.article import Problem
+from indexer.embed import Embedder
+from indexer.pipeline import Indexer, IndexReport
+from indexer.readers import MAX_ARTICLE_CHARS, dated, make_article
+from search import Searcher
+
+from .metrics import Metrics
+from .models import ArticleIn
+from .settings import Settings
+
+log = logging.getLogger("newsearch.api")
+
+
+class NotReady(RuntimeError):
+    """The index is not loaded (start-up, or shutting down)."""
+
+
+class InvalidArticles(ValueError):
+    """Articles that cannot be indexed; `problems` are FastAPI-style errors naming each one."""
+
+    def __init__(self, problems: list[dict]) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+
+class Service:
+    """One index served: searches, reads and writes."""
+
+    def __init__(self, index_dir: Path | str, settings: Settings, embedder: Embedder | None = None,
+                 feeds: Path | None = None, allow_private: bool = False) -> None:
+        self.index_dir, self.settings, self.embedder = Path(index_dir), settings, embedder
+        self.feeds, self.allow_private = feeds, allow_private
+        self._searcher: Searcher | None = None
+        self._stop_watching = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self.write_lock = threading.Lock()
+        self.started = time.time()
+        self.metrics = Metrics()
+
+    def load(self) -> None:
+        self._searcher = Searcher(self.index_dir, embedder=self.embedder)
+        if self.feeds is not None:
+            self._watcher = threading.Thread(target=self._watch, name="newsearch-watch", daemon=True)
+            self._watcher.start()
+
+    def _watch(self) -> None:
+        """The feed watcher inside the server: its commits reach the searcher like any other writer's."""
+        from indexer.watch import watch
+
+        try:
+            watch(self.feeds, self.index_dir, stop=self._stop_watching, allow_private=self.allow_private)
+        except Exception:  # noqa: BLE001 - the server keeps answering; /health shows the feeds going stale
+            log.exception("newsearch: the feed watcher stopped")
+
+    def feed_health(self) -> list[dict]:
+        from indexer.watch import feed_health
+
+        return feed_health(self.searcher.store)
+
+    def close(self) -> None:
+        self._stop_watching.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=60)  # it stops between commits
+        searcher, self._searcher = self._searcher, None
+        if searcher is not None:
+            searcher.close()
+
+    @property
+    def ready(self) -> bool:
+        return self._searcher is not None
+
+    @property
+    def searcher(self) -> Searcher:
+        if self._searcher is None:
+            raise NotReady("index not loaded")
+        return self._searcher
+
+    # -- writes ----------------------------------------------------------------------------------
+    def upsert(self, articles: list[ArticleIn]) -> tuple[IndexReport, list[str]]:
+        """Clean, chunk, embed and store in one atomic batch; any article that cannot be indexed (no text
+        left after cleaning, say) refuses the whole request."""
+        items, problems = [], []
+        for i, a in enumerate(articles):
+            published, metadata = dated(a.published, dict(a.metadata))
+            item = make_article(f"body[{i}]", MAX_ARTICLE_CHARS, id=a.id, title=a.title, text=a.text, url=a.url,
+                                source=a.source, published=published, language=a.language, metadata=metadata)
+            if isinstance(item, Problem):
+                problems.append({"loc": ["body", i], "msg": item.message})
+            else:
+                items.append(item)
+        if problems:
+            raise InvalidArticles(problems)
+        with self.write_lock, self._indexer() as indexer:
+            return indexer.add(items), [item.id for item in items]
+
+    def delete(self, article_id: str) -> bool:
+        with self.write_lock, self._indexer() as indexer:
+            return indexer.delete([article_id]) > 0
+
+    def _indexer(self) -> Indexer:
+        """The writer for one write: waits a while for another writer, then fails (409 to the client)."""
+        return Indexer(self.index_dir, embedder=self.searcher.embedder, wait_for_lock=self.settings.write_wait_seconds)

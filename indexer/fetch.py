@@ -1,0 +1,376 @@
+"""Polite, bounded HTTP for the feed watcher: every URL is untrusted and every host is someone else's.
+
+One `Fetcher` serves a whole watcher. Per host (scheme + host + port) it keeps one request in flight and a
+minimum delay between requests, remembers a Retry-After, and caches robots.txt. Every response is read
+under a byte cap that also counts decompressed bytes (we decompress ourselves, with a bound), under a
+total deadline as well as socket timeouts, and redirects are followed by hand so that each hop is checked
+by `check_url` and counted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from urllib.parse import urljoin, urlsplit
+from urllib.robotparser import RobotFileParser
+
+import httpx
+
+USER_AGENT = "newsearch/0.1 (feed watcher; +https://github.com/newsearch/newsearch/blob/main/docs/watch.md)"
+ROBOTS_AGENT = "newsearch"
+MAX_REDIRECTS = 5
+MAX_ROBOTS_BYTES = 512 * 1024
+MAX_HOSTS = 4096  # per-host bookkeeping is forgotten oldest first beyond this: memory stays bounded
+ROBOTS_TTL = 3600.0
+MAX_CRAWL_DELAY = 60.0
+_NOT_PUBLIC = ("is_private", "is_loopback", "is_link_local", "is_multicast", "is_reserved", "is_unspecified")
+
+
+class UnsafeURL(ValueError):
+    """A URL the watcher will not fetch: not http(s), no host, or (by default) a non-public address."""
+
+
+def _resolve(host: str) -> list[str]:
+    """The addresses `host` resolves to (a seam the tests replace: they never resolve real names)."""
+    return [info[4][0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)]
+
+
+def _public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
+    return not any(getattr(ip, flag) for flag in _NOT_PUBLIC) and ip.is_global
+
+
+def check_url(url: str, allow_private: bool = False) -> str:
+    """`url` if the watcher may fetch it, else `UnsafeURL` saying why.
+
+    Only http and https; no user:password; and unless `allow_private`, every address the host resolves to
+    must be public (no loopback, private, link-local, multicast or reserved range), so a feed cannot point
+    the watcher at the machine's own services or its cloud metadata endpoint. The check runs before every
+    request and every redirect hop (a name that re-resolves between check and connect is not covered)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise UnsafeURL(f"not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise UnsafeURL(f"only http and https URLs are fetched, not {parts.scheme or 'a relative URL'!r}")
+    if not parts.hostname:
+        raise UnsafeURL("URL has no host")
+    if parts.username is not None or parts.password is not None:
+        raise UnsafeURL("URLs with user names or passwords are not fetched")
+    if port == 0:
+        raise UnsafeURL("port 0 is not a port")
+    if allow_private:
+        return url
+    try:
+        addresses = [parts.hostname] if _is_ip(parts.hostname) else _resolve(parts.hostname)
+    except (OSError, UnicodeError) as exc:
+        raise UnsafeURL(f"cannot resolve {parts.hostname}: {exc}") from None
+    if not addresses:
+        raise UnsafeURL(f"{parts.hostname} resolves to no address")
+    for address in addresses:
+        if not _public(address):
+            raise UnsafeURL(f"{parts.hostname} is a loopback, private or link-local address ({address}); "
+                            "set allow_private to fetch from local networks")
+    return url
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def host_key(url: str) -> str:
+    """What politeness is counted per: scheme, host and port."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def retry_after_seconds(value: str | None, default: float) -> float:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), else `default`."""
+    if not value:
+        return default
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return default
+    return max(0.0, when.timestamp() - time.time())
+
+
+@dataclass
+class Response:
+    """What one fetch came to. `error` set: it failed, and says why in words for the feed's health."""
+
+    url: str  # the URL asked for
+    final_url: str = ""  # after redirects
+    status: int = 0
+    body: bytes = b""
+    content_type: str = ""
+    etag: str = ""
+    last_modified: str = ""
+    error: str = ""
+    transient: bool = False  # worth trying again later (5xx, 429, timeout, connection error)
+    retry_at: float = 0.0  # wall-clock time before which the host asked not to be asked again
+    moved_to: str = ""  # set when every redirect hop was permanent (301/308): the new address to use
+    headers: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+@dataclass
+class Limits:
+    """The bounds every request runs under; the tests shrink them."""
+
+    max_bytes: int = 10 * 1024 * 1024  # after decompression
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    total_timeout: float = 60.0  # a server that drips one byte a second still ends here
+    host_delay: float = 1.0  # minimum seconds between two requests to one host
+    max_redirects: int = MAX_REDIRECTS
+    max_retry_wait: float = 30.0  # a Retry-After up to this is waited out (once); longer ones defer the feed
+    backoff: float = 60.0  # wait after a 429/503 without Retry-After
+
+
+class _Host:
+    """One host's politeness state: its lock keeps one request in flight (so one connection)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.next_at = 0.0  # monotonic time of the earliest next request
+        self.retry_at = 0.0  # wall-clock time from a Retry-After
+        self.robots: RobotFileParser | None = None
+        self.robots_until = 0.0
+        self.crawl_delay = 0.0
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Decoder:
+    """gzip/deflate/identity decoding that never produces more than the bytes still allowed."""
+
+    def __init__(self, encoding: str) -> None:
+        encoding = encoding.strip().lower()
+        if encoding in ("", "identity"):
+            self._z = None
+        elif encoding in ("gzip", "x-gzip", "deflate"):
+            self._z = zlib.decompressobj(47)  # 32 + 15: gzip or zlib header, found by zlib
+            self._deflate = encoding == "deflate"
+        else:
+            raise ValueError(f"unsupported Content-Encoding {encoding!r}")
+        self._first = True
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        """Decoded bytes of `data`; raises `_TooLarge` past `room`."""
+        if self._z is None:
+            if len(data) > room:
+                raise _TooLarge
+            return data
+        if self._first and self._deflate and data and (data[0] & 0x0F) != 8:
+            self._z = zlib.decompressobj(-15)  # raw deflate, as some servers send it
+        self._first = False
+        out = self._z.decompress(data, room + 1)
+        if len(out) > room or self._z.unconsumed_tail:
+            raise _TooLarge
+        return out
+
+
+class Fetcher:
+    """Polite HTTP GETs shared by all of a watcher's threads."""
+
+    def __init__(self, limits: Limits | None = None, allow_private: bool = False,
+                 stop: threading.Event | None = None, user_agent: str = USER_AGENT,
+                 on_request: Callable[[str], None] | None = None) -> None:
+        self.limits = limits or Limits()
+        self.allow_private = allow_private
+        self.stop = stop or threading.Event()
+        self.user_agent = user_agent
+        self.on_request = on_request
+        self.requests = 0
+        self._hosts: OrderedDict[str, _Host] = OrderedDict()
+        self._hosts_lock = threading.Lock()
+        lim = self.limits
+        self._client = httpx.Client(
+            follow_redirects=False, trust_env=False,  # no proxy settings or .netrc credentials from the env
+            timeout=httpx.Timeout(lim.read_timeout, connect=lim.connect_timeout),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30),
+            headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _host(self, url: str) -> _Host:
+        key = host_key(url)
+        with self._hosts_lock:
+            host = self._hosts.get(key)
+            if host is None:
+                host = self._hosts[key] = _Host()
+                while len(self._hosts) > MAX_HOSTS:
+                    self._hosts.popitem(last=False)
+            self._hosts.move_to_end(key)
+            return host
+
+    # -- the public calls ------------------------------------------------------------------------
+    def get(self, url: str, etag: str = "", last_modified: str = "", accept: str = "*/*",
+            max_bytes: int | None = None) -> Response:
+        """GET with conditional headers, redirects checked hop by hop, a 429/503 waited out once when the
+        server asks for a short wait. Never raises for the network: the Response says what went wrong."""
+        result = self._get(url, etag, last_modified, accept, max_bytes)
+        if result.status in (429, 503) and result.retry_at:
+            wait = result.retry_at - time.time()
+            if wait <= self.limits.max_retry_wait and not self.stop.wait(max(0.0, wait)):
+                result = self._get(url, etag, last_modified, accept, max_bytes)
+        return result
+
+    def allowed(self, url: str) -> bool:
+        """Whether robots.txt of the URL's host lets newsearch fetch it (cached per host for an hour)."""
+        host = self._host(url)
+        if host.robots is None or time.monotonic() >= host.robots_until:
+            robots = RobotFileParser()
+            answer = self._get(urljoin(url, "/robots.txt"), max_bytes=MAX_ROBOTS_BYTES, robots=True)
+            if answer.status in (401, 403):
+                robots.disallow_all = True
+            elif answer.ok:
+                robots.parse(answer.body.decode("utf-8", "replace").splitlines())
+            elif answer.transient:
+                robots.disallow_all = True  # the server is in trouble: ask again in a while, not now
+            else:
+                robots.allow_all = True  # 404 and other 4xx: no rules
+            delay = robots.crawl_delay(ROBOTS_AGENT) if not (robots.allow_all or robots.disallow_all) else None
+            host.crawl_delay = min(float(delay or 0), MAX_CRAWL_DELAY)
+            host.robots, host.robots_until = robots, time.monotonic() + (60 if answer.transient else ROBOTS_TTL)
+        robots = host.robots
+        if robots.disallow_all:
+            return False
+        return robots.allow_all or robots.can_fetch(ROBOTS_AGENT, url)
+
+    # -- one request, redirects by hand ------------------------------------------------------------
+    def _get(self, url: str, etag: str = "", last_modified: str = "", accept: str = "*/*",
+             max_bytes: int | None = None, robots: bool = False) -> Response:
+        lim = self.limits
+        result = Response(url=url)
+        current, permanent = url, True
+        deadline = time.monotonic() + lim.total_timeout
+        for _ in range(lim.max_redirects + 1):
+            try:
+                check_url(current, self.allow_private)
+            except UnsafeURL as exc:
+                result.error = f"refused {current}: {exc}"
+                return result
+            headers = {"Accept": accept}
+            if etag:
+                headers["If-None-Match"] = etag
+            if last_modified:
+                headers["If-Modified-Since"] = last_modified
+            hop = self._request(current, headers, max_bytes or lim.max_bytes, deadline, robots)
+            if hop.status in (301, 302, 303, 307, 308) and not hop.error:
+                location = hop.headers.get("location", "")
+                if not location:
+                    hop.error = f"HTTP {hop.status} redirect without a Location"
+                    return hop
+                permanent = permanent and hop.status in (301, 308)
+                current = urljoin(current, location)
+                continue
+            hop.url, hop.final_url = url, current
+            if permanent and current != url:
+                hop.moved_to = current
+            return hop
+        result.final_url, result.status = current, 0
+        result.error = f"more than {lim.max_redirects} redirects (a redirect loop?), last to {current}"
+        return result
+
+    def _request(self, url: str, headers: dict, max_bytes: int, deadline: float, robots: bool) -> Response:
+        result = Response(url=url, final_url=url)
+        host = self._host(url)
+        if self.stop.is_set():
+            result.error, result.transient = "stopped", True
+            return result
+        if host.retry_at > time.time() and not robots:
+            result.error, result.transient, result.retry_at = "host asked us to wait (Retry-After)", True, host.retry_at
+            result.status = 429
+            return result
+        with host.lock:  # one request in flight per host
+            pause = host.next_at - time.monotonic()
+            if pause > 0 and self.stop.wait(pause):
+                result.error, result.transient = "stopped", True
+                return result
+            try:
+                self.requests += 1
+                if self.on_request:
+                    self.on_request(url)
+                self._send(url, headers, max_bytes, deadline, result)
+            finally:
+                host.next_at = time.monotonic() + max(self.limits.host_delay, host.crawl_delay)
+        if result.status in (429, 503):
+            wait = retry_after_seconds(result.headers.get("retry-after"), self.limits.backoff)
+            result.retry_at = host.retry_at = time.time() + min(wait, 24 * 3600.0)
+        return result
+
+    def _send(self, url: str, headers: dict, max_bytes: int, deadline: float, result: Response) -> None:
+        try:
+            with self._client.stream("GET", url, headers=headers) as response:
+                result.status = response.status_code
+                result.headers = {k.lower(): v for k, v in response.headers.items()
+                                  if k.lower() in ("location", "retry-after", "content-type", "etag",
+                                                   "last-modified", "content-length", "content-encoding")}
+                result.content_type = result.headers.get("content-type", "")
+                result.etag = result.headers.get("etag", "")
+                result.last_modified = result.headers.get("last-modified", "")
+                if response.status_code == 304 or 300 <= response.status_code < 400:
+                    return
+                if response.status_code >= 400:
+                    result.error = f"HTTP {response.status_code} {response.reason_phrase}".strip()
+                    result.transient = response.status_code in (408, 425, 429) or response.status_code >= 500
+                    return
+                length = result.headers.get("content-length", "")
+                if length.isdigit() and int(length) > max_bytes and not result.headers.get("content-encoding"):
+                    result.error = f"body of {int(length):,} bytes is over the {max_bytes:,}-byte limit"
+                    return
+                decoder = _Decoder(result.headers.get("content-encoding", ""))
+                body = bytearray()
+                for raw in response.iter_raw(65536):
+                    body += decoder.feed(raw, max_bytes - len(body))
+                    if time.monotonic() > deadline:
+                        result.error, result.transient = "took longer than the total time limit", True
+                        return
+                    if self.stop.is_set():
+                        result.error, result.transient = "stopped", True
+                        return
+                result.body = bytes(body)
+        except _TooLarge:
+            result.error = f"body is over the {max_bytes:,}-byte limit (after decompression)"
+        except (ValueError, zlib.error) as exc:
+            result.error = f"cannot decode the body: {exc}"
+        except httpx.TimeoutException:
+            result.error, result.transient = "timed out", True
+        except httpx.HTTPError as exc:
+            result.error, result.transient = f"{type(exc).__name__}: {exc}", True

@@ -1,0 +1,45 @@
+"""Results grouped by story: one result per event, standing for all its outlets' articles."""
+
+from __future__ import annotations
+
+from indexer.snapshot import Snapshot
+
+from .present import present
+from .query import Query
+from .types import SearchResult, StoryInfo
+
+# A story result shows the best passages of at most this many of its matched articles.
+ARTICLES_PER_STORY = 5
+
+
+def by_story(ranked: list[tuple[int, float]], story_of: dict[int, int]) -> list[tuple[int, list[tuple[int, float]]]]:
+    """(story id, its ranked members) in the order of each story's best member; members keep their order.
+
+    A story is ranked by its best article (MaxP one level up, as an article is ranked by its best passage):
+    a story that many outlets covered is not lifted above a better answer by its size alone."""
+    groups: dict[int, list[tuple[int, float]]] = {}
+    for rowid, score in ranked:
+        groups.setdefault(story_of.get(rowid, -rowid), []).append((rowid, score))
+    return list(groups.items())
+
+
+def story_results(snap: Snapshot, query: Query, groups: list[tuple[int, list[tuple[int, float]]]],
+                  per_result: int) -> list[SearchResult]:
+    """One result per story: its representative article (the best-ranked match: the one that answers the
+    query best, where the story's earliest or most central article need not) with the best passages across
+    the story's matched articles, and the story's size, outlets and dates."""
+    summaries = snap.stories(story for story, _ in groups)
+    ids = {rowid: row.id for rowid, row in snap.articles(r for _, members in groups for r, _ in members).items()}
+    results = []
+    for story, members in groups:
+        shown = members[:ARTICLES_PER_STORY]
+        presented = present(snap, query, shown, per_result)
+        lead = presented[0]
+        passages = sorted((p for r in presented for p in r.passages), key=lambda p: -p.score)
+        lead.passages = passages[:per_result]
+        s = summaries.get(story)
+        lead.story = StoryInfo(id=story, articles=s.articles if s else 1, outlets=s.outlets if s else [],
+                               first=s.first if s else "", last=s.last if s else "",
+                               matched=[ids[rowid] for rowid, _ in members])
+        results.append(lead)
+    return results
