@@ -99,7 +99,7 @@ class _TimelineBase(_Query):
 
 def _timeline_model() -> type[_TimelineBase]:
     """GET /timeline's parameters: the query, the interval, the filters and the time-word options."""
-    wanted = declared(Filters) + [d for d in declared(SearchOptions) if d.name in ("time_words", "now")]
+    wanted = [*declared(Filters), *(d for d in declared(SearchOptions) if d.name in ("time_words", "now"))]
     fields = {d.param: _pydantic_field(d) for d in wanted}
     base = type("_TimelineQueryBase", (_TimelineBase,), {"model_config": ConfigDict(extra="ignore"),
                                                           "__module__": __name__})

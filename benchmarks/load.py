@@ -49,7 +49,7 @@ def _loopback(url: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
-def _request(client: httpx.Client, n: int, i: int, queries: list[str], k: int, mode: str | None,
+def _request(client: httpx.Client, n: int, i: int, queries: list[str], k: int, extra: dict,
              write_every: int, write_headers: dict) -> tuple[str, httpx.Response]:
     """The client's i-th request: a search, or (every write_every-th) an upsert or a delete of its own article."""
     if write_every and i % write_every == write_every - 1:
@@ -59,13 +59,10 @@ def _request(client: httpx.Client, n: int, i: int, queries: list[str], k: int, m
                        "text": f"{queries[i % len(queries)]}. Reported by load client {n} as update {i}."}
             return "write", client.post("/articles", json=[article], headers=write_headers)
         return "write", client.delete(f"/articles/{article_id}", headers=write_headers)
-    params = {"q": queries[i % len(queries)], "k": k}
-    if mode:
-        params["mode"] = mode
-    return "read", client.get("/search", params=params)
+    return "read", client.get("/search", params={"q": queries[i % len(queries)], "k": k, **extra})
 
 
-def run_client(url: str, queries: list[str], n: int, deadline: float, k: int, mode: str | None, headers: dict,
+def run_client(url: str, queries: list[str], n: int, deadline: float, k: int, extra: dict, headers: dict,
                latencies: dict[str, list[float]], errors: list[str], write_every: int = 0,
                write_headers: dict | None = None) -> None:
     i = 0
@@ -73,7 +70,7 @@ def run_client(url: str, queries: list[str], n: int, deadline: float, k: int, mo
         while time.perf_counter() < deadline:
             started = time.perf_counter()
             try:
-                kind, response = _request(client, n, i + n, queries, k, mode, write_every, write_headers or {})
+                kind, response = _request(client, n, i + n, queries, k, extra, write_every, write_headers or {})
                 ok = response.status_code == 200
                 why = f"{kind} HTTP {response.status_code}"
             except httpx.HTTPError as exc:
@@ -94,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries-file", type=Path)
     parser.add_argument("-k", type=int, default=10)
     parser.add_argument("--mode", choices=("dense", "lexical", "hybrid"))
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="another search parameter, e.g. group=story (repeatable)")
     parser.add_argument("--api-key", help="read key, when the server has one")
     parser.add_argument("--write-every", type=int, default=0, help="every Nth request writes (0: reads only)")
     parser.add_argument("--write-key", help="write key (NEWSEARCH_API_KEY of the server) for --write-every")
@@ -122,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     errors: list[str] = []
     started = time.perf_counter()
     deadline = started + args.seconds
-    threads = [threading.Thread(target=run_client, args=(args.url, queries, n, deadline, args.k, args.mode,
+    extra = dict(item.split("=", 1) for item in args.param) | ({"mode": args.mode} if args.mode else {})
+    threads = [threading.Thread(target=run_client, args=(args.url, queries, n, deadline, args.k, extra,
                                                          headers, per_client[n], errors, args.write_every,
                                                          write_headers), daemon=True)
                for n in range(args.clients)]
@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     pct = {f"p{p}": round(float(np.percentile(latencies, p)), 2) if ok else None for p in (50, 95, 99)}
     result = {
         "url": args.url, "clients": args.clients, "seconds": round(elapsed, 2), "k": args.k,
-        "mode": args.mode or "default", "queries": len(queries), "requests": ok, "errors": len(errors),
+        "mode": args.mode or "default", "params": extra, "queries": len(queries), "requests": ok,
+        "errors": len(errors),
         "server_errors": sum(" HTTP 5" in e for e in errors),
         "error_kinds": sorted(set(errors)), "qps": round(ok / elapsed, 2),
         "writes": len(writes), "write_latency_ms": {

@@ -1,13 +1,15 @@
 """Which dense score makes an article count as "matching" in a timeline (`search.searcher.TIMELINE_FLOOR`).
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/timeline_floor.py ../shared/eval/allsides_neus \
-        ../shared/eval/ecbplus ../shared/eval/xsum1k --out benchmarks/results/timeline-floor.json
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/timeline_floor.py ../shared/eval/ecbplus \
+        ../shared/eval/allsides_neus ../shared/eval/xsum1k --out benchmarks/results/timeline-floor.json
 
 A timeline counts the articles whose best passage's cosine to the query reaches a floor. For each set, every
 query's top 100 articles by dense score are labelled relevant or not by the qrels; for each floor the
 articles at or above it are the timeline's matches, scored by precision, recall (of all relevant articles)
-and F1, micro-averaged over queries. The floor is chosen on the first set (allsides_neus: headlines of
-real coverage) by F1 and reported on the others, which it was not chosen on. Indexes come from
+and F1, micro-averaged over queries. The floor is chosen by F1 on the first set and reported on the others,
+which it was not chosen on. The first is ecbplus: its judgements are event-level (every article about the
+event is relevant), which is what a timeline counts; allsides_neus judges only the 3 articles of one
+roundup relevant among many on the same topic, and xsum1k one article per query. Indexes come from
 `search.story_bench.built_index` (cached). Prints a table, writes JSON and a PNG beside it.
 """
 

@@ -148,6 +148,11 @@ class Snapshot:
                          list(rowids))
         return {row[0]: ArticleRow(*row) for row in rows}
 
+    def stories_of(self, rowids: Iterable[int]) -> dict[int, tuple[str, int]]:
+        """(article id, story id) of these articles, by rowid: all that grouping by story needs."""
+        return {rowid: (article_id, story) for rowid, article_id, story in select_in(
+            self.conn, "SELECT rowid, id, story FROM articles WHERE rowid IN ({})", list(rowids))}
+
     def article(self, article_id: str) -> ArticleRow | None:
         """One article by its id, with its text and metadata."""
         row = self.conn.execute(f"SELECT {_ARTICLE_COLUMNS}, text, metadata FROM articles WHERE id=?",

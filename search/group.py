@@ -9,7 +9,7 @@ from .query import Query
 from .types import SearchResult, StoryInfo
 
 # A story result shows the best passages of at most this many of its matched articles.
-ARTICLES_PER_STORY = 5
+ARTICLES_PER_STORY = 2
 
 
 def by_story(ranked: list[tuple[int, float]], story_of: dict[int, int]) -> list[tuple[int, list[tuple[int, float]]]]:
@@ -24,19 +24,18 @@ def by_story(ranked: list[tuple[int, float]], story_of: dict[int, int]) -> list[
 
 
 def story_results(snap: Snapshot, query: Query, groups: list[tuple[int, list[tuple[int, float]]]],
-                  per_result: int) -> list[SearchResult]:
+                  per_result: int, ids: dict[int, str]) -> list[SearchResult]:
     """One result per story: its representative article (the best-ranked match: the one that answers the
     query best, where the story's earliest or most central article need not) with the best passages across
-    the story's matched articles, and the story's size, outlets and dates."""
+    the story's matched articles, and the story's size, outlets and dates. `ids`: article id by rowid."""
     summaries = snap.stories(story for story, _ in groups)
-    ids = {rowid: row.id for rowid, row in snap.articles(r for _, members in groups for r, _ in members).items()}
+    shown = [member for _, members in groups for member in members[:ARTICLES_PER_STORY]]
+    presented = dict(zip((rowid for rowid, _ in shown), present(snap, query, shown, per_result), strict=True))
     results = []
     for story, members in groups:
-        shown = members[:ARTICLES_PER_STORY]
-        presented = present(snap, query, shown, per_result)
-        lead = presented[0]
-        passages = sorted((p for r in presented for p in r.passages), key=lambda p: -p.score)
-        lead.passages = passages[:per_result]
+        lead = presented[members[0][0]]
+        passages = [p for rowid, _ in members[:ARTICLES_PER_STORY] for p in presented[rowid].passages]
+        lead.passages = sorted(passages, key=lambda p: -p.score)[:per_result]
         s = summaries.get(story)
         lead.story = StoryInfo(id=story, articles=s.articles if s else 1, outlets=s.outlets if s else [],
                                first=s.first if s else "", last=s.last if s else "",

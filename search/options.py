@@ -12,6 +12,7 @@ import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
+from functools import cache, cached_property
 from typing import Any, Literal
 
 MAX_QUERY_CHARS = 1000
@@ -52,7 +53,7 @@ class Declared:
     wire: type | None
     owner: type
 
-    @property
+    @cached_property
     def choices(self) -> tuple:
         """The allowed values of a Literal field (None excluded); empty for others."""
         args = [self.type] if typing.get_origin(self.type) is Literal else typing.get_args(self.type)
@@ -166,8 +167,10 @@ class SearchOptions:
         _check(self)
 
 
-def declared(cls: type, public_only: bool = True) -> list[Declared]:
-    """The declared fields of `Filters` or `SearchOptions`, in declaration order."""
+@cache
+def declared(cls: type, public_only: bool = True) -> tuple[Declared, ...]:
+    """The declared fields of `Filters` or `SearchOptions`, in declaration order (read once per class:
+    resolving the annotations costs more than a search's own bookkeeping)."""
     hints = typing.get_type_hints(cls)
     out = []
     for f in fields(cls):
@@ -179,7 +182,7 @@ def declared(cls: type, public_only: bool = True) -> list[Declared]:
             type=hints[f.name], default=None if f.default is MISSING else f.default, help=m.get("help", ""),
             ge=m.get("ge"), le=m.get("le"), max_items=m.get("max_items"), max_length=m.get("max_length"),
             pattern=m.get("pattern"), wire=m.get("wire"), owner=cls))
-    return out
+    return tuple(out)
 
 
 def to_wire(filters: Filters | None, options: SearchOptions | None) -> dict[str, Any]:

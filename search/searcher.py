@@ -28,7 +28,7 @@ from .types import Interpretation, SearchResponse, StoryArticle, StoryPage
 # Chosen on allsides_neus and carried unchanged to the other sets (benchmarks/README.md).
 CONVEX_DENSE_WEIGHT = 0.5
 # A timeline counts articles whose best passage's cosine to the query reaches this (benchmarks/README.md).
-TIMELINE_FLOOR = 0.45
+TIMELINE_FLOOR = 0.53
 TIMELINE_DEPTH = 2000  # articles considered per timeline (the response says when the cap was reached)
 
 
@@ -67,18 +67,18 @@ class Searcher:
         with self.store.snapshot() as snap:
             ranked = self._retrieve(snap, parsed, mode, depth, filters, options.fusion)
             news = needs_news_order(options)
-            grouped = options.group == "story"
-            rows = snap.articles([rowid for rowid, _ in ranked]) if news or grouped or options.collapse_duplicates \
-                else {}
+            rows = snap.articles([rowid for rowid, _ in ranked]) if news or options.collapse_duplicates else {}
             copies: dict[int, list[int]] = {}
             if options.collapse_duplicates:
                 ranked, copies = collapse(ranked, {rowid: row.dup_group for rowid, row in rows.items()})
             if news:
                 ranked = news_order(ranked, rows, options)
-            if grouped:
-                groups = by_story(ranked, {rowid: row.story for rowid, row in rows.items()})[offset:offset + k]
+            if options.group == "story":
+                keys = snap.stories_of(rowid for rowid, _ in ranked)
+                groups = by_story(ranked, {rowid: story for rowid, (_, story) in keys.items()})[offset:offset + k]
                 page = [members[0] for _, members in groups]
-                results = story_results(snap, parsed, groups, options.passages)
+                results = story_results(snap, parsed, groups, options.passages,
+                                        {rowid: article_id for rowid, (article_id, _) in keys.items()})
             else:
                 page = ranked[offset:offset + k]
                 results = present(snap, parsed, page, options.passages)

@@ -39,6 +39,9 @@ COLLECTION = "newsearch_passages"
 SERVER_SCHEMES = ("http://", "https://", "tcp://", "unix:")
 INDEX_TYPES = {"auto": "AUTOINDEX", "flat": "FLAT", "ivf": "IVF_FLAT", "ivf-sq8": "IVF_SQ8", "hnsw": "HNSW"}
 LITE_INDEX_TYPES = ("auto", "flat", "ivf")  # auto: AUTOINDEX, which Lite 2.5.1 builds as HNSW (M 18)
+# How long to wait for a Milvus Lite file's server process to answer: pymilvus waits 10 s, which a busy
+# machine can exceed while the process starts (seen in the test suite right after the Ray tests).
+LITE_START_SECONDS = 60
 MAX_TOPK = 16384  # Milvus answers at most this many hits per query
 ROWS_BYTES = 1 << 20  # rows per insert request: Lite slows down sharply on large requests (docs/scale-out.md)
 FILTER_IDS = 5000  # ids per `id in [...]` filter: Lite answers several small filters faster than one large
@@ -123,7 +126,7 @@ class MilvusStore(VectorStore):
             _server_manager()  # imported here, quietly, before pymilvus imports it
             _lite_files.acquire(self.uri)
         try:
-            self._client = MilvusClient(self.uri)
+            self._client = MilvusClient(self.uri, timeout=LITE_START_SECONDS if self._lite else None)
         except MilvusException as exc:
             if self._lite:
                 _lite_files.release(self.uri)
