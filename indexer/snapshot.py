@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from .sql import select_in
+from .story_store import stored
 
 if TYPE_CHECKING:
     from search.options import Filters
@@ -209,8 +210,6 @@ class Snapshot:
 
     def story_features(self) -> list[tuple[StoryFeatures, int]]:
         """Every article's clustering features and story, in rowid order: what a writer's clusterer loads."""
-        from .story_store import stored
-
         return list(stored(self.conn))
 
     def merged_into(self, story: int) -> list[int]:

@@ -120,21 +120,23 @@ class StoryFeatures:
     terms: Terms
 
 
-def article_features(rowid: int, day: float, title: str, text: str, passage_vectors: np.ndarray,
-                     title_repeat: int = 1) -> StoryFeatures:
-    """An article's features from its stored passage vectors and its words.
+def article_vector(passage_vectors: np.ndarray) -> np.ndarray:
+    """An article's vector: the renormalised mean of its passage vectors, v = sum_p v_p / ||sum_p v_p||.
 
-    The vector is the renormalised mean of the passage vectors, v = sum_p v_p / ||sum_p v_p||: every passage
-    is embedded with the title in front ("title. passage", indexer.pipeline.embedding_text), so the title is
-    already in each, and the mean adds what the whole body says (the first passage alone scored lower on
-    both benchmark sets; see search/story_bench.py). No passages (an empty body): a zero vector, so the
-    dense part adds nothing and the words decide.
+    Every passage is embedded with the title in front ("title. passage", indexer.pipeline.embedding_text),
+    so the title is already in each, and the mean adds what the whole body says (the first passage alone
+    scored no better on the story benchmarks). No passages: a zero vector (it adds nothing to a cosine).
     """
     vectors = np.atleast_2d(np.asarray(passage_vectors, dtype=np.float32))
     total = vectors.sum(axis=0, dtype=np.float64)
     norm = float(np.linalg.norm(total))
-    vector = (total / norm if norm > 0 else total).astype(np.float32)
-    return StoryFeatures(int(rowid), float(day), vector, terms_of(title, text, title_repeat))
+    return (total / norm if norm > 0 else total).astype(np.float32)
+
+
+def article_features(rowid: int, day: float, title: str, text: str, passage_vectors: np.ndarray,
+                     title_repeat: int = 1) -> StoryFeatures:
+    """An article's features from its stored passage vectors (`article_vector`) and its words."""
+    return StoryFeatures(int(rowid), float(day), article_vector(passage_vectors), terms_of(title, text, title_repeat))
 
 
 UNDATED = math.nan  # the day of an article whose date is unknown

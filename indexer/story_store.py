@@ -16,7 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .stories import StoryClusterer, StoryFeatures, StoryParams, Terms, article_features, day_number
+from .stories import (
+    StoryClusterer,
+    StoryFeatures,
+    StoryParams,
+    Terms,
+    article_features,
+    article_vector,
+    day_number,
+)
 
 # Per index folder: (generation, clusterer) as last left by a commit of this process.
 _CACHE: dict[Path, tuple[int, StoryClusterer]] = {}
@@ -35,10 +43,7 @@ def stored(conn: sqlite3.Connection, where: str = "1", params: tuple = ()) -> It
             f"SELECT a.rowid, a.published, a.story, a.story_terms FROM articles a WHERE {where} "
             "ORDER BY a.rowid", params):
         matrix = np.stack(vectors[rowid]) if rowid in vectors else np.zeros((0, 0), dtype=np.float32)
-        total = matrix.sum(axis=0, dtype=np.float64) if len(matrix) else np.zeros(0)
-        norm = float(np.linalg.norm(total)) if len(total) else 0.0
-        vector = (total / norm if norm > 0 else total).astype(np.float32)
-        yield StoryFeatures(rowid, day_number(published), vector, Terms.from_bytes(terms)), story
+        yield StoryFeatures(rowid, day_number(published), article_vector(matrix), Terms.from_bytes(terms)), story
 
 
 def clusterer(folder: Path, conn: sqlite3.Connection, generation: int, params: StoryParams) -> StoryClusterer:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
 
 from indexer.snapshot import ArticleRow
+from indexer.stories import day_number
 
 from .options import SearchOptions
 
@@ -28,14 +29,10 @@ def recency_multiplier(age_days: float, half_life_days: float) -> float:
 
 
 def days(published: str) -> float | None:
-    """Days since the epoch of an ISO date or datetime; None for no date or one that cannot be read."""
-    if not published:
-        return None
-    try:
-        stamp = datetime.fromisoformat(published.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return stamp.replace(tzinfo=None).timestamp() / 86400
+    """Days since the epoch of an ISO date or datetime (as stories count them); None for no date or one
+    that cannot be read."""
+    day = day_number(published)
+    return None if math.isnan(day) else day
 
 
 def needs_news_order(options: SearchOptions) -> bool:

@@ -13,6 +13,7 @@ from indexer.chunk import sentence_spans
 from indexer.embed import Embedder, canonical_model_name
 from indexer.errors import ModelMismatch
 from indexer.store import IndexStore
+from indexer.stories import article_vector
 
 from . import fusion
 from .group import by_story, story_results
@@ -171,10 +172,10 @@ class Searcher:
             if row is None:
                 return None
             own = snap.passages([row.rowid]).get(row.rowid, [])
-            total = np.sum([p.embedding for p in own], axis=0) if own else None
-            if total is None or not np.linalg.norm(total):
+            if not own:
                 return SearchResponse(query=article_id, results=[], mode="dense")
-            parsed = Query(row.title, query_words(row.title), (total / np.linalg.norm(total)).astype(np.float32))
+            vector = article_vector(np.stack([p.embedding for p in own]))  # as the story clustering sees it
+            parsed = Query(row.title, query_words(row.title), vector)
             ranked = self.retrievers["dense"].retrieve(snap, parsed, 4 * k + 50, Filters())
             info = snap.articles(rowid for rowid, _ in ranked)
             kept = [(rowid, score) for rowid, score in ranked if rowid != row.rowid

@@ -114,47 +114,56 @@ def serve(corpus: Path, cache: Path) -> None:
     print("up", flush=True)
     for line in sys.stdin:
         version, index, log_path, delay = line.split()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # the writer
-            code = 0
-            try:
-                with open(log_path, "a", buffering=1) as handle:
-                    drive(corpus, Path(index), embedder, int(version), lambda s, h=handle: h.write(s + "\n"))
-            except BaseException:
-                import traceback
 
-                traceback.print_exc()
-                code = 1
-            os._exit(code)
-        deadline = time.monotonic() + float(delay)
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                print(f"exit {os.waitstatus_to_exitcode(status)}", flush=True)
-                break
-            if time.monotonic() >= deadline:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                print("killed", flush=True)
-                break
-            time.sleep(0.002)
+        def write(version=version, index=index, log_path=log_path) -> None:
+            with open(log_path, "a", buffering=1) as handle:
+                drive(corpus, Path(index), embedder, int(version), lambda s, h=handle: h.write(s + "\n"))
+
+        print(fork_and_kill(write, float(delay)), flush=True)
+
+
+def fork_and_kill(work, delay: float) -> str:
+    """Run `work` in a forked child and SIGKILL it `delay` seconds later unless it has finished: 'killed',
+    or 'exit CODE' (1 when it raised, its traceback printed)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            work()
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+            code = 1
+        os._exit(code)
+    deadline = time.monotonic() + delay
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return f"exit {os.waitstatus_to_exitcode(status)}"
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return "killed"
+        time.sleep(0.002)
 
 
 # -- the checks ----------------------------------------------------------------------------------------
 class Server:
-    """The test's handle on the fork server."""
+    """The test's handle on a fork server: `module` run as a script with `args` (test_crash's, or another
+    harness's built the same way); `run(*fields, delay=)` asks it for one killed-or-finished run."""
 
-    def __init__(self, corpus: Path, cache: Path) -> None:
+    def __init__(self, module: str, *args: object) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.indexer.test_crash", str(corpus), str(cache)], cwd=ROOT, env=env,
+            [sys.executable, "-m", module, *map(str, args)], cwd=ROOT, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         assert self.proc.stdout.readline().strip() == "up"
 
-    def run(self, version: int, index: Path, log: Path, delay: float = 120.0) -> str:
-        self.proc.stdin.write(f"{version} {index} {log} {delay:.6f}\n")
+    def run(self, *fields: object, delay: float = 120.0) -> str:
+        self.proc.stdin.write(" ".join([*map(str, fields), f"{delay:.6f}"]) + "\n")
         self.proc.stdin.flush()
         answer = self.proc.stdout.readline().strip()
         assert answer, "the fork server died"
@@ -325,7 +334,7 @@ def test_sigkill_at_random_moments_leaves_a_whole_index(tmp_path, small_corpus, 
     expect = Expectation(small_corpus, embedder)
     texts = [a.text for a in version_articles(small_corpus, 0)]
     assert CachedEmbedder(cache).count_tokens(texts) == embedder.count_tokens(texts), "tokenizer differs"
-    server = Server(small_corpus, cache)
+    server = Server("tests.indexer.test_crash", small_corpus, cache)
     try:
         # A clean run, timed: kill moments are drawn uniformly over the length of a full run.
         started = time.perf_counter()
@@ -336,7 +345,7 @@ def test_sigkill_at_random_moments_leaves_a_whole_index(tmp_path, small_corpus, 
         kills, completed, phases, commits = 0, 0, {}, []
         while (kills < KILLS or phases.get("writing", 0) < WRITING_KILLS) and kills < 3 * KILLS:
             log = tmp_path / f"run{kills}-{completed}.log"
-            answer = server.run(version, index, log, rng.uniform(0, full_run))
+            answer = server.run(version, index, log, delay=rng.uniform(0, full_run))
             lines = log.read_text().split("\n") if log.exists() else []
             if answer == "killed":
                 kills += 1

@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import sqlite3
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from tests.indexer.test_crash import Server
 from tests.indexer.test_watch import FeedServer, Route, page, rss, story
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,61 +77,23 @@ def serve(cache: Path) -> None:
 
     import indexer.pipeline  # noqa: F401
     import indexer.watch
-    from tests.indexer.test_crash import CachedEmbedder
+    from tests.indexer.test_crash import CachedEmbedder, fork_and_kill
     from tests.indexer.test_watch import limits
 
     embedder = CachedEmbedder(cache)
     print("up", flush=True)
     for line in sys.stdin:
         feeds, index, log_path, delay = line.split()
-        sys.stdout.flush()
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                with open(log_path, "a", buffering=1) as handle:
-                    handle.write("ready\n")
-                    report = indexer.watch.watch(
-                        Path(feeds), Path(index), once=True, allow_private=True, embedder=embedder,
-                        limits=limits(workers=2), on_commit=lambda result, gen, h=handle: h.write(f"commit {gen}\n"))
-                    handle.write(f"done {report.ok}\n")
-            except BaseException:
-                import traceback
 
-                traceback.print_exc()
-                code = 1
-            os._exit(code)
-        deadline = time.monotonic() + float(delay)
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                print(f"exit {os.waitstatus_to_exitcode(status)}", flush=True)
-                break
-            if time.monotonic() >= deadline:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                print("killed", flush=True)
-                break
-            time.sleep(0.002)
+        def follow(feeds=feeds, index=index, log_path=log_path) -> None:
+            with open(log_path, "a", buffering=1) as handle:
+                handle.write("ready\n")
+                report = indexer.watch.watch(
+                    Path(feeds), Path(index), once=True, allow_private=True, embedder=embedder,
+                    limits=limits(workers=2), on_commit=lambda result, gen, h=handle: h.write(f"commit {gen}\n"))
+                handle.write(f"done {report.ok}\n")
 
-
-class ForkServer:
-    def __init__(self, cache: Path) -> None:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.indexer.test_watch_crash", str(cache)], cwd=ROOT,
-                                     env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
-        assert self.proc.stdout.readline().strip() == "up"
-
-    def run(self, feeds: Path, index: Path, log: Path, delay: float = 120.0) -> str:
-        self.proc.stdin.write(f"{feeds} {index} {log} {delay:.6f}\n")
-        self.proc.stdin.flush()
-        answer = self.proc.stdout.readline().strip()
-        assert answer, "the fork server died"
-        return answer
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait(timeout=60)
+        print(fork_and_kill(follow, float(delay)), flush=True)
 
 
 # -- the reference: what each version's articles are, and the real model's vectors for them ---------------
@@ -257,7 +218,7 @@ def test_sigkill_during_watch_leaves_a_whole_index_and_resumes(tmp_path, embedde
     try:
         ref = Reference(server, tmp_path, embedder)
         feeds = write_feeds(server, tmp_path / "feeds.txt")
-        forks = ForkServer(ref.cache)
+        forks = Server("tests.indexer.test_watch_crash", ref.cache)
         try:
             serve_version(server, 0)
             started = time.perf_counter()
@@ -273,7 +234,7 @@ def test_sigkill_during_watch_leaves_a_whole_index_and_resumes(tmp_path, embedde
                 log = tmp_path / f"run{kills}-{completed}.log"
                 before = committed_pages(index, ref, variant, server.base)
                 mark = server.mark()
-                answer = forks.run(feeds, index, log, rng.uniform(0, full_run))
+                answer = forks.run(feeds, index, log, delay=rng.uniform(0, full_run))
                 lines = log.read_text().split("\n") if log.exists() else []
                 if answer == "killed":
                     kills += 1
