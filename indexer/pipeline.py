@@ -172,7 +172,7 @@ class Indexer:
         def prepared() -> Iterator[tuple[Batch, list[Prepared]]]:
             for batch in batches(items, self.config.batch_articles):
                 # Hashes are read after the previous batch committed: a repeated id meets its new copy.
-                todo = batch.without_unchanged(self.store.content_hashes([a.id for a in batch.articles]))
+                todo = self._changed(batch)
                 yield todo, self.prepare(todo.articles) if todo.articles else []
 
         return self.commit(prepared(), report, progress)
@@ -207,11 +207,14 @@ class Indexer:
         """One atomic batch however large: upserts (unchanged ones skipped), deletes and `state` (see
         `IndexStore.write`) commit together or not at all. No checkpoint: readers catch up from SQLite,
         and the caller checkpoints when it likes (a watcher, every few minutes)."""
-        batch = Batch(list({a.id: a for a in articles}.values()))
-        todo = batch.without_unchanged(self.store.content_hashes([a.id for a in batch.articles]))
+        todo = self._changed(Batch(list({a.id: a for a in articles}.values())))
         result = self.store.write(self.prepare(todo.articles) if todo.articles else [], list(deletes), state)
         result.unchanged = todo.unchanged
         return result
+
+    def _changed(self, batch: Batch) -> Batch:
+        """The batch less the articles the index already holds with the same content."""
+        return batch.without_unchanged(self.store.content_hashes([a.id for a in batch.articles]))
 
     def delete(self, ids: Iterable[str]) -> int:
         deleted = self.store.write(deletes=list(ids)).deleted

@@ -373,11 +373,9 @@ class IndexStore:
 
         `state` (key -> value) is saved in the same transaction: a client's bookkeeping (a feed's
         validators and seen items) is committed exactly when the articles it describes are."""
-        conn, result, now = self.connection(), WriteResult(), _now()
+        result, now = WriteResult(), _now()
         removed, added = [], []
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result.generation = self.generation(conn) + 1
+        with self._transaction() as (conn, result.generation):
             stories = self._stories(conn, result.generation - 1)
             for article_id in deletes:
                 rowid = self._delete(conn, article_id)
@@ -415,14 +413,25 @@ class IndexStore:
                 if key == "generation":
                     raise ValueError("state key 'generation' is the index's own")
                 conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value))
-            conn.execute("UPDATE state SET value=? WHERE key='generation'", (str(result.generation),))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")  # and the clusterer, changed in memory, is not kept: the next write reloads
-            raise
+        # Only now: after a rollback the clusterer, changed in memory, is not kept and the next write reloads.
         story_store.keep(self.folder, result.generation, stories)
         self._apply_lexical(removed, added, result.generation)
         return result
+
+    @contextmanager
+    def _transaction(self) -> Iterator[tuple[sqlite3.Connection, int]]:
+        """One write transaction that moves the index to the next generation: (connection, that generation).
+        Everything done inside commits together with the new generation, or is rolled back."""
+        conn = self.connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            generation = self.generation(conn) + 1
+            yield conn, generation
+            conn.execute("UPDATE state SET value=? WHERE key='generation'", (str(generation),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def story_params(self) -> StoryParams:
         return StoryParams(**self.manifest.stories)
@@ -434,16 +443,8 @@ class IndexStore:
     def rebuild_stories(self, params: StoryParams | None = None) -> int:
         """Re-cluster every article (after a parameter change); the stories, counted. One transaction."""
         params = params or self.story_params()
-        conn = self.connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            generation = self.generation(conn) + 1
+        with self._transaction() as (conn, generation):
             state = story_store.rebuild(conn, params, generation)
-            conn.execute("UPDATE state SET value=? WHERE key='generation'", (str(generation),))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         story_store.keep(self.folder, generation, state)
         self.manifest.stories = asdict(params)
         self.manifest.write(self.folder)

@@ -60,11 +60,7 @@ class Searcher:
         mode = options.mode or self.default_mode
         filters = filters or Filters()
         depth = max(options.depth, offset + k)
-        text, interpreted = query, None
-        if options.time_words:
-            text, filters, interpreted = read_time_words(query, filters, options.now)
-        vector = self.embedder.encode_query(text) if mode != "lexical" else None
-        parsed = Query(text, query_words(text), vector)  # the words: what BM25 looks up and results mark
+        parsed, filters, interpreted = self._parse(query, filters, options, dense=mode != "lexical")
         with self.store.snapshot() as snap:
             ranked = self._retrieve(snap, parsed, mode, depth, filters, options.fusion)
             news = needs_news_order(options)
@@ -87,6 +83,16 @@ class Searcher:
             shown.also_published_by = [rows[c].source or rows[c].id for c in copies.get(rowid, [])]
         return SearchResponse(query=query, results=results, mode=mode, interpreted=interpreted,
                               took_ms=round((time.perf_counter() - started) * 1000, 3))
+
+    def _parse(self, query: str, filters: Filters, options: SearchOptions,
+               dense: bool = True) -> tuple[Query, Filters, Interpretation | None]:
+        """The query as searched: its time words read into the filters (when asked), the words BM25 looks up
+        and results mark, and its vector (when a dense retriever needs one)."""
+        text, interpreted = query, None
+        if options.time_words:
+            text, filters, interpreted = read_time_words(query, filters, options.now)
+        vector = self.embedder.encode_query(text) if dense else None
+        return Query(text, query_words(text), vector), filters, interpreted
 
     def _retrieve(self, snap, query: Query, mode: str, depth: int, filters: Filters,
                   fuse: str = "convex") -> list[tuple[int, float]]:
@@ -138,12 +144,7 @@ class Searcher:
         Matching is dense similarity (cosine of the article's best passage) at or above `floor`: an absolute
         score, unlike the hybrid score normalised per query, so a count means the same across queries and
         intervals (the floor's choice: benchmarks/README.md, timeline floor)."""
-        options = options or SearchOptions()
-        filters = filters or Filters()
-        text, interpreted = query, None
-        if options.time_words:
-            text, filters, interpreted = read_time_words(query, filters, options.now)
-        parsed = Query(text, query_words(text), self.embedder.encode_query(text))
+        parsed, filters, interpreted = self._parse(query, filters or Filters(), options or SearchOptions())
         with self.store.snapshot() as snap:
             ranked = [(rowid, score) for rowid, score in
                       self.retrievers["dense"].retrieve(snap, parsed, TIMELINE_DEPTH, filters) if score >= floor]
