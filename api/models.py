@@ -3,9 +3,13 @@ is declared once; the article model takes its limits from the readers, whose nor
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from functools import cache
+from typing import Annotated, Any, Literal, TypeVar, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from fastapi import FastAPI, Query
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from starlette.datastructures import QueryParams
 
 from indexer.readers import MAX_ARTICLE_CHARS, MAX_ID_CHARS
 from search.options import (
@@ -86,6 +90,41 @@ def _search_model(name: str, extra: str) -> type[_Request]:
 # POST /search refuses unknown fields; GET /search ignores unknown parameters (a cache-buster, say).
 SearchRequest = _search_model("SearchRequest", "forbid")
 SearchQuery = _search_model("SearchQuery", "ignore")
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def from_query_string(model: type[Model], params: QueryParams) -> Model:
+    """`model` read from a query string as FastAPI reads a query-parameter model (a list field takes every
+    value of its parameter, any other field the last one), in one validation. FastAPI's own reading goes
+    field by field in Python, a large share of a search request's handling on the event loop
+    (benchmarks/README.md, "Query latency, second round"). A failure is FastAPI's 422, each error located in
+    `query`."""
+    lists = _list_fields(model)
+    values = {key: params.getlist(key) if key in lists else params[key] for key in params}
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise RequestValidationError([{**error, "loc": ("query", *error["loc"])}
+                                      for error in exc.errors(include_url=False)]) from None
+
+
+@cache
+def _list_fields(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(name for name, field in model.model_fields.items() if get_origin(field.annotation) is list)
+
+
+@cache
+def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The OpenAPI parameters FastAPI documents for `model` as query parameters: what an endpoint that reads
+    it with `from_query_string` declares, so its documentation is the one FastAPI would write."""
+    def documented(params) -> None:
+        """Never called: only its OpenAPI description is read."""
+
+    documented.__annotations__["params"] = Annotated[model, Query()]  # an object: this module's are strings
+    app = FastAPI()
+    app.get("/")(documented)
+    return app.openapi()["paths"]["/"]["get"]["parameters"]
 
 
 
@@ -221,6 +260,8 @@ class StatsOut(BaseModel):
     articles: int
     passages: int
     model: str
+    profile: str  # fast, or quality (the models below fused with BM25)
+    models: list[str]  # the index's dense models, its own first
     index_type: str
     generation: int
     updated: str

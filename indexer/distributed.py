@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .pipeline import Batch, IndexConfig, Indexer, IndexReport, Prepared, batches, prepare
+from .pipeline import Batch, IndexConfig, Indexer, IndexReport, Prepared, batches, nothing_known, prepare
 from .readers import read_sources
 
 READ_CPUS = 0.5  # reading is light, but a task with no CPU reservation could be packed beside busy actors
@@ -54,18 +54,20 @@ def _read(rows: dict[str, np.ndarray], known_ref, cwd: str, size: int, max_chars
 class _Embed:
     """Ray Data actor: loads the model once, then chunks and embeds whole batches with one thread."""
 
-    def __init__(self, model: str, encoder: str, chunk_tokens: int, overlap_tokens: int) -> None:
+    def __init__(self, models: list[str], encoder: str, chunk_tokens: int, overlap_tokens: int, context: str) -> None:
         os.environ["TOKENIZERS_PARALLELISM"] = "false"  # the actor's one CPU: no tokenizer thread pool either
         from .embed import Embedder
 
-        self.embedder = Embedder(model, encoder, threads=1)
-        self.chunk_tokens, self.overlap_tokens = chunk_tokens, overlap_tokens
+        self.embedders = [Embedder(model, encoder, threads=1) for model in models]
+        self.chunk_tokens, self.overlap_tokens, self.context = chunk_tokens, overlap_tokens, context
 
     def __call__(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out = []
         for blob in rows["batch"]:
             batch: Batch = pickle.loads(blob)
-            upserts = prepare(batch.articles, self.embedder, self.chunk_tokens, self.overlap_tokens)
+            # Without the index at hand an actor reuses vectors only inside its batch (docs/scale-out.md).
+            upserts = prepare(batch.articles, self.embedders, self.chunk_tokens, self.overlap_tokens, self.context,
+                              known=nothing_known)
             out.append(pickle.dumps((replace(batch, articles=[]), upserts)))  # the articles travel in upserts
         return {"seq": rows["seq"], "prepared": np.array(out, dtype=object)}
 
@@ -113,8 +115,9 @@ def _embedded(indexer: Indexer, sources: Sequence[str], config: IndexConfig) -> 
         # up would queue most of a small input while the others still load the model.
         compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors, initial_size=actors,
                                            max_tasks_in_flight_per_actor=1),
-        fn_constructor_kwargs={"model": m.model, "encoder": m.encoder, "chunk_tokens": m.chunk_tokens,
-                               "overlap_tokens": m.overlap_tokens})
+        fn_constructor_kwargs={"models": [m.model] + [extra["model"] for extra in m.extra_models],
+                               "encoder": m.encoder, "chunk_tokens": m.chunk_tokens,
+                               "overlap_tokens": m.overlap_tokens, "context": m.context})
     for expected, row in enumerate(embedded.iter_rows()):
         if row["seq"] != expected:
             raise RuntimeError(f"Ray returned batch {row['seq']} where {expected} was due; later batches not committed")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .models import PARTED, installed_path
 from .system import available_cores, cpu_has_bf16
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -32,12 +33,15 @@ def canonical_model_name(model: str | None) -> str:
     """The name an index records: aliases of the packaged default collapse to one name."""
     if not model or model in _PACKAGED:
         return DEFAULT_MODEL
-    return model
+    return PARTED[model].name if model in PARTED else model
 
 
 def resolve_model_path(model: str | None) -> str:
-    """A loadable path or hub name; the packaged default resolves to its site-packages folder."""
+    """A loadable path or hub name; the packaged default resolves to its site-packages folder and a model
+    shipped in parts (`indexer/models.py`) to the folder `make quality-model` assembled."""
     name = canonical_model_name(model)
+    if name in PARTED:
+        return str(installed_path(PARTED[name]))
     package = _PACKAGED.get(name)
     if package:
         try:
@@ -98,7 +102,8 @@ class Embedder:
         return normalize(self._backend.encode(list(texts), progress=progress))
 
     def encode_query(self, text: str) -> np.ndarray:
-        return self.encode([text])[0]
+        """One query's unit-length vector, by the backend's single-text path (the same vector as `encode`)."""
+        return normalize(self._backend.encode_query(text)[None, :])[0]
 
 
 class _TorchEncoder:
@@ -135,6 +140,9 @@ class _TorchEncoder:
         if not texts:
             return []
         return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         vectors = self._st.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,

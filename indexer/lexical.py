@@ -50,6 +50,9 @@ class LexicalIndex:
         self.folder = folder
         self._index = index
         self._writer: tantivy.IndexWriter | None = None
+        # The last searcher a search used and the generation it holds: a tantivy searcher is an immutable
+        # view, so while readers ask for that generation it answers without the marker lookup.
+        self._held: tuple[int, tantivy.Searcher] | None = None
 
     @classmethod
     def open(cls, index_folder: Path, create: bool = False) -> LexicalIndex | None:
@@ -81,18 +84,30 @@ class LexicalIndex:
 
     def search(self, words: list[str], depth: int, generation: int) -> list[tuple[int, float]] | None:
         """(rowid, BM25) best first, ties by rowid; None when this index is not at `generation`."""
+        searcher = self._searcher(generation)
+        if searcher is None:
+            return None
+        if not words:
+            return []
+        query = self._index.parse_query(" ".join(words), ["body"])
+        hits = searcher.search(query, depth, count=False).hits  # the count would visit every match
+        rowids = searcher.fast_field_values("rowid", [address for _, address in hits])  # no stored documents
+        return sorted(zip(rowids, (float(score) for score, _ in hits), strict=True),
+                      key=lambda hit: (-hit[1], hit[0]))
+
+    def _searcher(self, generation: int) -> tantivy.Searcher | None:
+        """A searcher holding `generation`, or None when this index does not hold it (yet, or any more)."""
+        held = self._held
+        if held is not None and held[0] == generation:
+            return held[1]
         searcher = self._index.searcher()
         if self.generation(searcher) != generation:
             self._index.reload()  # a commit may have landed since the last reload
             searcher = self._index.searcher()
             if self.generation(searcher) != generation:
                 return None
-        if not words:
-            return []
-        query = self._index.parse_query(" ".join(words), ["body"])
-        hits = [(int(searcher.doc(address)["rowid"][0]), float(score))
-                for score, address in searcher.search(query, depth).hits]
-        return sorted(hits, key=lambda hit: (-hit[1], hit[0]))
+        self._held = generation, searcher
+        return searcher
 
     # -- the writer side ---------------------------------------------------------------------------
     def apply(self, conn: sqlite3.Connection, removed: Iterable[int], added: Iterable[int], generation: int) -> None:

@@ -203,6 +203,11 @@ class OnnxEncoder:
             out[rows] = self._batch([encodings[i] for i in rows])
         return out
 
+    def encode_query(self, text: str) -> np.ndarray:
+        """One text's vector, tokenized alone: the batch path's parallel tokenizer call, sort and progress bar
+        cost more than the tokenizing itself on a search's latency path (benchmarks/README.md)."""
+        return self._batch([self.tokenizer.encode(text.lower() if self.spec["do_lower_case"] else text)])[0]
+
     def _batch(self, encodings: list) -> np.ndarray:
         width = max(len(e.ids) for e in encodings)
         ids = np.full((len(encodings), width), self.spec["pad_id"], dtype=np.int64)

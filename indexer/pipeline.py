@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from . import settings
 from .article import Article, Problem
 from .chunk import Passage, chunk
 from .embed import DEFAULT_ENCODER, Embedder, canonical_model_name
+from .profiles import CONTEXTS, DEFAULT_CONTEXT, DEFAULT_PROFILE, profile_models
 from .readers import MAX_ARTICLE_CHARS, read_sources
 from .store import IndexStore, Manifest, WriteResult
 
@@ -35,6 +38,18 @@ class IndexConfig:
     # Naming one moves an existing index there (a Milvus URI implies milvus), filled from the stored embeddings.
     backend: str | None = None
     backend_uri: str | None = None
+    # None: an existing index keeps its own; a new one is "fast" (one model) or "quality" (indexer/profiles.py).
+    profile: str | None = None
+    # What the model sees beside a passage (indexer/profiles.py); None: an existing index keeps its own.
+    context: str | None = None
+    # Take stored vectors for passages identical to stored ones; False encodes every passage (to measure it).
+    reuse_vectors: bool = True
+
+    def __post_init__(self) -> None:
+        if self.profile is not None:
+            profile_models(self.profile)  # raises on an unknown name
+        if self.context is not None and self.context not in CONTEXTS:
+            raise ValueError(f"unknown context {self.context!r}; choose one of {', '.join(CONTEXTS)}")
 
 
 @dataclass
@@ -45,6 +60,7 @@ class IndexReport:
     unchanged: int = 0
     passages: int = 0
     deleted: int = 0
+    reused: int = 0  # passages whose vectors came from an identical passage instead of the encoder
     problems: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -54,17 +70,42 @@ class IndexReport:
 
     def summary(self) -> str:
         rate = self.passages / self.seconds if self.seconds else 0.0
-        return (f"indexed {self.indexed} articles ({self.passages} passages, {rate:.1f} passages/s), "
+        reused = f", {self.reused} reused" if self.reused else ""
+        return (f"indexed {self.indexed} articles ({self.passages} passages{reused}, {rate:.1f} passages/s), "
                 f"{self.unchanged} unchanged, {self.deleted} deleted, {len(self.problems)} skipped "
                 f"in {self.seconds:.1f}s")
 
 
-def embedding_text(article: Article, passage: Passage) -> str:
-    """What the model sees for a passage: the headline helps place it; offsets still index the body."""
-    return f"{article.title}. {passage.text}" if article.title else passage.text
+def embedding_text(article: Article, passage: Passage, context: str = DEFAULT_CONTEXT) -> str:
+    """What the model sees for a passage: the passage, after the headline (and outlet and date) that help
+    place it, as `context` says; offsets still index the body."""
+    parts = []
+    if context != "none":
+        parts.append(article.title)
+    if context == "title-meta":
+        parts += [article.source, article.published[:10]]
+    head = ". ".join(p for p in parts if p)
+    return f"{head}. {passage.text}" if head else passage.text
 
 
-Prepared = tuple[Article, list[Passage], np.ndarray]
+def text_key(text: str) -> bytes:
+    """The key under which a passage's vectors are stored: identical model input, identical vectors."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """One article's passage vectors: a matrix per model of the index (its own first, then the profile's),
+    and each passage's key, by which a later identical passage reuses them."""
+
+    vectors: tuple[np.ndarray, ...]
+    keys: tuple[bytes, ...]
+    reused: int = 0  # passages not encoded for this article (stored already, or earlier in its batch)
+
+
+Prepared = tuple[Article, list[Passage], Embedded]
+# Stored vectors by key, one row per model: what an index already holds for some passage texts.
+Known = Callable[[list[bytes]], dict[bytes, tuple[np.ndarray, ...]]]
 
 
 @dataclass
@@ -98,20 +139,42 @@ def batches(items: Iterable[Article | Problem], size: int) -> Iterator[Batch]:
         yield Batch(list(articles.values()), problems)
 
 
-def prepare(articles: list[Article], embedder: Embedder, chunk_tokens: int, overlap_tokens: int) -> list[Prepared]:
-    """Chunk and embed a batch: one encoder call for all its passages, sorted by length inside.
-
-    int8 activations are quantized per encoder batch, so a vector depends a little on its neighbours:
-    every path embeds the same batches to get the same vectors.
+def prepare(articles: list[Article], embedders: Sequence[Embedder], chunk_tokens: int, overlap_tokens: int,
+            context: str = DEFAULT_CONTEXT, known: Known | None = None) -> list[Prepared]:
+    """Chunk and embed a batch. With `known` (stored vectors by key) a text is encoded once per batch, and not
+    at all when `known` has it (an identical passage stored earlier: wire copies, boilerplate); without it,
+    every passage is encoded (what reuse is measured against). int8 activations are quantized per encoder
+    batch, so a vector depends a little on its neighbours: a reused vector is the one its first copy got, and
+    the batches left to encode are cut a little differently (benchmarks/README.md, "Encode less").
     """
-    chunked = [(a, chunk(a.text, embedder.count_tokens, chunk_tokens, overlap_tokens)) for a in articles]
-    texts = [embedding_text(a, p) for a, ps in chunked for p in ps]
-    vectors = embedder.encode(texts)
+    chunked = [(a, chunk(a.text, embedders[0].count_tokens, chunk_tokens, overlap_tokens)) for a in articles]
+    inputs = [embedding_text(a, p, context) for a, ps in chunked for p in ps]
+    keys = [text_key(text) for text in inputs]
+    texts = dict(zip(keys, inputs, strict=True))
+    found = known(list(texts)) if known is not None and texts else {}
+    todo = keys if known is None else [key for key in texts if key not in found]
+    fresh = [e.encode([texts[key] for key in todo]) for e in embedders]
+    rows = {key: tuple(m[i] for m in fresh) for i, key in enumerate(todo)} | found
+    unspent = Counter(todo)  # encodings not yet handed to the passage they were made for
     out, at = [], 0
     for article, passages in chunked:
-        out.append((article, passages, vectors[at:at + len(passages)]))
+        mine = keys[at:at + len(passages)]
+        vectors = tuple(np.stack([rows[key][m] for key in mine]) if mine else np.zeros((0, e.dim), np.float32)
+                        for m, e in enumerate(embedders))
+        reused = 0
+        for key in mine:
+            if unspent[key]:
+                unspent[key] -= 1
+            else:
+                reused += 1
+        out.append((article, passages, Embedded(vectors, tuple(mine), reused)))
         at += len(passages)
     return out
+
+
+def nothing_known(keys: list[bytes]) -> dict[bytes, tuple[np.ndarray, ...]]:
+    """A `Known` with nothing stored: reuse inside the batch only (where the index is not at hand)."""
+    return {}
 
 
 class Indexer:
@@ -122,22 +185,30 @@ class Indexer:
         self.config = config or IndexConfig()
         model = canonical_model_name(self.config.model if embedder is None else embedder.model)
         self._embedder = embedder
+        self._extra: list[Embedder] | None = None
         dim = embedder.dim if embedder else 0
         asked = self.config.backend or ("milvus" if self.config.backend_uri else None)
         backend = settings.backend(asked)
         uri = settings.milvus_uri(self.config.backend_uri) if backend == "milvus" else ""
         encoder = embedder.encoder if embedder is not None else self.config.encoder  # what made the vectors
+        profile = self.config.profile or DEFAULT_PROFILE
         manifest = Manifest(model=model, dim=dim, backend=backend, backend_uri=uri, encoder=encoder,
                             index_type=self.config.index_type or "",
                             index_params=dict(self.config.index_params), chunk_tokens=self.config.chunk_tokens,
-                            overlap_tokens=self.config.overlap_tokens)
-        self.store = IndexStore.create_or_open(Path(index_dir), manifest, lock=True, wait=wait_for_lock)
+                            overlap_tokens=self.config.overlap_tokens, profile=profile,
+                            extra_models=[{"model": m, "dim": 0} for m in profile_models(profile)],
+                            context=self.config.context or DEFAULT_CONTEXT)
+        self.store = IndexStore.create_or_open(Path(index_dir), manifest, lock=True, wait=wait_for_lock,
+                                               asked={"profile": self.config.profile, "context": self.config.context})
         if asked and (self.store.manifest.backend, self.store.manifest.backend_uri) != (backend, uri):
             self.store.manifest.backend, self.store.manifest.backend_uri = backend, uri  # checkpoint fills it
             self.store.manifest.write(self.store.folder)
-        if not self.store.manifest.dim:
-            self.store.manifest.dim = self.embedder.dim
-            self.store.manifest.write(self.store.folder)
+        m = self.store.manifest
+        if not m.dim or not all(extra["dim"] for extra in m.extra_models):
+            m.dim = self.embedder.dim
+            for extra, loaded in zip(m.extra_models, self.extra_embedders, strict=True):
+                extra["dim"] = loaded.dim
+            m.write(self.store.folder)
 
     @property
     def embedder(self) -> Embedder:
@@ -145,6 +216,14 @@ class Indexer:
         if self._embedder is None:
             self._embedder = Embedder(self.store.manifest.model, self.store.manifest.encoder)
         return self._embedder
+
+    @property
+    def extra_embedders(self) -> list[Embedder]:
+        """The profile's other models (none for "fast"), loaded on first use like the first."""
+        if self._extra is None:
+            m = self.store.manifest
+            self._extra = [Embedder(extra["model"], m.encoder) for extra in m.extra_models]
+        return self._extra
 
     @property
     def loaded_embedder(self) -> Embedder | None:
@@ -161,9 +240,10 @@ class Indexer:
         self.close()
 
     def prepare(self, articles: list[Article]) -> list[Prepared]:
-        """Chunk and embed a batch with this index's model and passage sizes."""
+        """Chunk and embed a batch with this index's models and passage sizes, reusing stored vectors."""
         m = self.store.manifest
-        return prepare(articles, self.embedder, m.chunk_tokens, m.overlap_tokens)
+        return prepare(articles, [self.embedder, *self.extra_embedders], m.chunk_tokens, m.overlap_tokens,
+                       m.context, known=self.store.known_vectors if self.config.reuse_vectors else None)
 
     def add(self, items: Iterable[Article | Problem], report: IndexReport | None = None,
             progress: bool = False) -> IndexReport:
@@ -195,6 +275,7 @@ class Indexer:
                 result = self.store.write(upserts)
                 report.indexed += result.upserted
                 report.passages += result.passages
+                report.reused += sum(embedded.reused for _, _, embedded in upserts)
             bar.update(batch.unchanged + len(upserts))
             bar.set_postfix(passages=report.passages, refresh=False)
         self.store.checkpoint()

@@ -115,9 +115,9 @@ class Snapshot:
             params)
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
-    def embeddings(self, pids: np.ndarray) -> np.ndarray:
-        """Stored vectors of these passages, in the order given."""
-        return self.store.embeddings(self.conn, pids)
+    def embeddings(self, pids: np.ndarray, slot: int = 0) -> np.ndarray:
+        """Stored vectors of these passages from model `slot` (0: the index's own), in the order given."""
+        return self.store.embeddings(self.conn, pids, slot)
 
     # -- BM25 ----------------------------------------------------------------------------------
     def lexical(self, words: Sequence[str], depth: int, filters: Filters | None = None) -> list[tuple[int, float]]:

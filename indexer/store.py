@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,10 +28,14 @@ from .embed import DEFAULT_ENCODER
 from .errors import IndexLocked, ModelMismatch, NotAnIndex
 from .files import write_atomic
 from .lexical import LexicalIndex
+from .profiles import DEFAULT_CONTEXT, DEFAULT_PROFILE
 from .snapshot import Snapshot
 from .sql import select_in
 from .stories import StoryClusterer, StoryParams
 from .vectors import VectorStore, open_vector_store
+
+if TYPE_CHECKING:
+    from .pipeline import Embedded
 
 FORMAT_VERSION = 3  # 2: near-duplicate groups (articles.dup_group, article_bands); 3: stories
 MANIFEST = "manifest.json"
@@ -65,6 +70,14 @@ CREATE TABLE IF NOT EXISTS passages (
     embedding BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS passages_article ON passages(article);
+CREATE TABLE IF NOT EXISTS passage_keys (
+    pid INTEGER PRIMARY KEY REFERENCES passages(pid) ON DELETE CASCADE, key BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS passage_keys_key ON passage_keys(key);
+CREATE TABLE IF NOT EXISTS passage_vectors (
+    pid INTEGER NOT NULL REFERENCES passages(pid) ON DELETE CASCADE, slot INTEGER NOT NULL,
+    embedding BLOB NOT NULL, PRIMARY KEY (pid, slot)
+) WITHOUT ROWID;
 CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5(
     title, text, content='articles', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2'
 );
@@ -86,6 +99,9 @@ class Manifest:
     index_params: dict = field(default_factory=dict)
     chunk_tokens: int = 128
     overlap_tokens: int = 32
+    profile: str = DEFAULT_PROFILE
+    extra_models: list = field(default_factory=list)  # the profile's other models: [{"model", "dim"}], slot 1..
+    context: str = DEFAULT_CONTEXT
     stories: dict = field(default_factory=lambda: asdict(StoryParams()))  # the clusterer's parameters
     format_version: int = FORMAT_VERSION
     created: str = ""
@@ -128,6 +144,11 @@ class Derived:
     vectors: VectorStore
     pids: np.ndarray  # every passage id of the generation, sorted
     articles: np.ndarray  # the article rowid of each, aligned with pids
+    extra: tuple[VectorStore, ...] = ()  # the profile's other models' vectors, slot 1 onwards
+
+    def stores(self) -> tuple[VectorStore, ...]:
+        """Every vector store, by slot (0: the index's own model)."""
+        return (self.vectors, *self.extra)
 
     def articles_of(self, pids: np.ndarray) -> np.ndarray:
         """The article rowid of each passage id (-1 for an id this generation does not hold), from memory:
@@ -162,8 +183,9 @@ class IndexStore:
     # -- opening -------------------------------------------------------------------------------
     @classmethod
     def create_or_open(cls, folder: Path, manifest: Manifest, lock: bool = False,
-                       wait: bool | float = False) -> IndexStore:
-        """Open for writing, creating the folder on first use; refuses a different model.
+                       wait: bool | float = False, asked: Mapping[str, str | None] | None = None) -> IndexStore:
+        """Open for writing, creating the folder on first use; refuses a different model, or another of the
+        manifest fields in `asked` (name -> value; None: not asked, the index keeps its own).
 
         With `lock` the writer lock is taken before anything in the folder is written: a second writer
         that is refused leaves the manifest and the database as they were.
@@ -185,11 +207,18 @@ class IndexStore:
                         f"{folder} was built with {existing.model}; it cannot take vectors from {manifest.model}. "
                         "Use another --index folder or the same model."
                     )
+                for name, value in (asked or {}).items():
+                    if value is not None and getattr(existing, name) != value:
+                        raise ModelMismatch(f"{folder} was built with {name} {getattr(existing, name)!r}; it "
+                                            f"cannot take {name} {value!r}. Use another --index folder.")
                 existing.index_params = manifest.index_params or existing.index_params
                 # Another type asked for: sync rebuilds it from the stored embeddings.
                 existing.index_type = manifest.index_type or existing.index_type
                 store.manifest = manifest = existing
             else:
+                if manifest.extra_models and manifest.backend != "faiss":
+                    raise ValueError(f"profile {manifest.profile!r} keeps its models' vectors in FAISS; "
+                                     "it cannot use the milvus backend")
                 manifest.index_type = manifest.index_type or "auto"
                 manifest.created = manifest.updated = _now()
             # Manifest first: a crash before the database exists leaves a folder that the next run completes.
@@ -237,7 +266,8 @@ class IndexStore:
             conn.close()
             self._local.conn = None
         if self._derived is not None:
-            self._derived.vectors.close()
+            for store in self._derived.stores():
+                store.close()
         if self._lexical is not None:
             self._lexical.close()
         self.unlock()
@@ -321,51 +351,72 @@ class IndexStore:
                 return derived
             m = self.manifest
             if derived is None:
-                store = open_vector_store(m.backend, self.folder, m.dim, m.index_type, m.index_params,
-                                          uri=settings.open_uri(m.backend_uri), writer=self._lock_file is not None)
+                stores = [open_vector_store(m.backend, self.folder, m.dim, m.index_type, m.index_params,
+                                            uri=settings.open_uri(m.backend_uri), writer=self._lock_file is not None)]
+                stores += [open_vector_store("faiss", self.folder / f"vectors-{slot}", extra["dim"], m.index_type,
+                                             m.index_params) for slot, extra in enumerate(m.extra_models, 1)]
             else:
-                store = derived.vectors.copy()
+                stores = [store.copy() for store in derived.stores()]
             rows = np.fromiter(conn.execute("SELECT pid, article FROM passages ORDER BY pid"),
                                dtype=np.dtype((np.int64, 2))).reshape(-1, 2)
             pids, articles = np.ascontiguousarray(rows[:, 0]), np.ascontiguousarray(rows[:, 1])
-            self.sync(store, conn, pids)
-            self._derived = Derived(wanted, store, pids, articles)
+            for slot, store in enumerate(stores):
+                self.sync(store, conn, pids, slot)
+            self._derived = Derived(wanted, stores[0], pids, articles, tuple(stores[1:]))
             return self._derived
 
-    def sync(self, store: VectorStore, conn: sqlite3.Connection, db_ids: np.ndarray) -> None:
-        """Bring `store` to exactly the passage ids the database holds (`db_ids`, sorted)."""
+    def sync(self, store: VectorStore, conn: sqlite3.Connection, db_ids: np.ndarray, slot: int = 0) -> None:
+        """Bring `store` (of model `slot`) to exactly the passage ids the database holds (`db_ids`, sorted)."""
         have = store.ids()
         extra = np.setdiff1d(have, db_ids, assume_unique=True)
         missing = np.setdiff1d(db_ids, have, assume_unique=True)
         if (len(extra) and not store.can_delete) or len(missing) > len(db_ids) // 2 or store.outgrown(len(db_ids)):
-            store.rebuild(db_ids, self.embeddings(conn, db_ids))
+            store.rebuild(db_ids, self.embeddings(conn, db_ids, slot))
             return
         store.delete(extra)
         if len(missing):
-            store.add(missing, self.embeddings(conn, missing))
+            store.add(missing, self.embeddings(conn, missing, slot))
 
-    def embeddings(self, conn: sqlite3.Connection, pids: np.ndarray) -> np.ndarray:
-        """Stored vectors of these passages, in the order given."""
-        out = np.zeros((len(pids), self.manifest.dim), dtype=np.float32)
+    def embeddings(self, conn: sqlite3.Connection, pids: np.ndarray, slot: int = 0) -> np.ndarray:
+        """Stored vectors of these passages from model `slot` (0: the index's own), in the order given."""
+        dim = self.manifest.dim if slot == 0 else self.manifest.extra_models[slot - 1]["dim"]
+        table, where = ("passages", "") if slot == 0 else ("passage_vectors", f"slot = {int(slot)} AND ")
+        out = np.zeros((len(pids), dim), dtype=np.float32)
         if not len(pids):
             return out
         position = {int(p): i for i, p in enumerate(pids)}
         if len(pids) * 4 > (conn.execute("SELECT max(pid) FROM passages").fetchone()[0] or 0):
-            rows = conn.execute("SELECT pid, embedding FROM passages")  # most of them: one scan
+            rows = conn.execute(f"SELECT pid, embedding FROM {table} WHERE {where}1")  # most of them: one scan
             for pid, blob in rows:
                 i = position.get(pid)
                 if i is not None:
                     out[i] = np.frombuffer(blob, dtype=np.float32)
             return out
-        for pid, blob in select_in(conn, "SELECT pid, embedding FROM passages WHERE pid IN ({})",
+        for pid, blob in select_in(conn, f"SELECT pid, embedding FROM {table} WHERE {where}pid IN ({{}})",
                                    [int(p) for p in pids]):
             out[position[pid]] = np.frombuffer(blob, dtype=np.float32)
         return out
 
+    def known_vectors(self, keys: list[bytes]) -> dict[bytes, tuple[np.ndarray, ...]]:
+        """The stored vectors (one per model) of passages whose text has one of these keys: what a writer
+        need not encode again. Passages stored before keys were kept are not found, only re-encoded."""
+        slots = 1 + len(self.manifest.extra_models)
+        found: dict[bytes, list] = {}
+        conn = self.connection()
+        for key, blob in select_in(conn, "SELECT k.key, p.embedding FROM passage_keys k "
+                                   "JOIN passages p ON p.pid = k.pid WHERE k.key IN ({}) ORDER BY k.pid", keys):
+            found.setdefault(key, [np.frombuffer(blob, dtype=np.float32)] + [None] * (slots - 1))
+        if slots > 1 and found:
+            for key, slot, blob in select_in(
+                    conn, "SELECT k.key, v.slot, v.embedding FROM passage_keys k JOIN passage_vectors v "
+                    "ON v.pid = k.pid WHERE k.key IN ({}) ORDER BY k.pid DESC", list(found)):
+                found[key][slot] = np.frombuffer(blob, dtype=np.float32)
+        return {key: tuple(rows) for key, rows in found.items() if all(r is not None for r in rows)}
+
     # -- writes --------------------------------------------------------------------------------
     def write(
         self,
-        upserts: Iterable[tuple[Article, Sequence[Passage], np.ndarray]] = (),
+        upserts: Iterable[tuple[Article, Sequence[Passage], Embedded]] = (),
         deletes: Iterable[str] = (),
         state: Mapping[str, str] | None = None,
     ) -> WriteResult:
@@ -383,7 +434,7 @@ class IndexStore:
                     removed.append(rowid)
                     stories.remove(rowid)
                     result.deleted += 1
-            for article, passages, vectors in upserts:
+            for article, passages, embedded in upserts:
                 rowid = self._delete(conn, article.id)
                 if rowid is not None:
                     removed.append(rowid)
@@ -400,11 +451,16 @@ class IndexStore:
                 self._group_duplicates(conn, rowid, article.text)
                 conn.execute("INSERT INTO articles_fts (rowid, title, text) VALUES (?,?,?)",
                              (rowid, article.title, article.text))
-                conn.executemany(
-                    'INSERT INTO passages (article, ord, start, "end", embedding) VALUES (?,?,?,?,?)',
-                    [(rowid, p.ord, p.start, p.end, np.asarray(v, dtype=np.float32).tobytes())
-                     for p, v in zip(passages, vectors, strict=True)],
-                )
+                vectors = embedded.vectors[0]
+                for p, key, *rows in zip(passages, embedded.keys, *embedded.vectors, strict=True):
+                    pid = conn.execute('INSERT INTO passages (article, ord, start, "end", embedding) '
+                                       "VALUES (?,?,?,?,?)", (rowid, p.ord, p.start, p.end,
+                                                              np.asarray(rows[0], dtype=np.float32).tobytes())
+                                       ).lastrowid
+                    conn.execute("INSERT INTO passage_keys (pid, key) VALUES (?, ?)", (pid, key))
+                    conn.executemany("INSERT INTO passage_vectors (pid, slot, embedding) VALUES (?,?,?)",
+                                     [(pid, slot, np.asarray(v, dtype=np.float32).tobytes())
+                                      for slot, v in enumerate(rows[1:], 1)])
                 story_store.assign(conn, stories, rowid, article.title, article.text, article.published,
                                    np.asarray(vectors, dtype=np.float32), result.generation)
                 result.upserted += 1
@@ -510,12 +566,13 @@ class IndexStore:
     def checkpoint(self) -> None:
         """Save the vector store at the database's generation and refresh the manifest's counts."""
         with self.snapshot() as snap:
-            store = snap.derived().vectors
+            stores = snap.derived().stores()
             generation = snap.generation
             articles, passages = snap.counts()
-        if store.generation() != generation:
-            store.save(generation)
+        for store in stores:
+            if store.generation() != generation:
+                store.save(generation)
         m = self.manifest
         m.articles, m.passages, m.generation, m.updated = articles, passages, generation, _now()
-        m.index_type = store.index_type
+        m.index_type = stores[0].index_type
         m.write(self.folder)

@@ -82,9 +82,11 @@ def bench_recall(folder: Path, queries: Path | None = None, qrels: Path | None =
         searcher = Searcher(target)
         try:
             modes = run_modes(searcher, data)
+            m = searcher.store.manifest
         finally:
             searcher.close()
     default = Searcher.default_mode
     return {**modes[default], "default_mode": default, "modes": modes, "dataset": str(folder),
             "queries": len(data.queries), "articles": report.indexed + report.unchanged,
-            "passages": report.passages, "index_seconds": round(index_seconds, 2)}
+            "passages": report.passages, "reused": report.reused, "index_seconds": round(index_seconds, 2),
+            "profile": m.profile, "context": m.context, "encoder": m.encoder}

@@ -23,8 +23,17 @@ def query_words(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Query:
-    """A parsed query: the text, its words, and its vector (None when no dense retrieval needs one)."""
+    """A parsed query: the text, its words, and its vector (None when no dense retrieval needs one), with one
+    vector per other model of the index's profile (`extra`, slot 1 onwards) when those retrievers run."""
 
     text: str
     words: list[str]
     vector: np.ndarray | None = None
+    extra: tuple[np.ndarray, ...] = ()
+
+    def vector_for(self, slot: int) -> np.ndarray:
+        """The query vector of model `slot` (0: the index's own)."""
+        vector = self.vector if slot == 0 else self.extra[slot - 1]
+        if vector is None:
+            raise ValueError("this query was parsed without a vector")
+        return vector

@@ -27,24 +27,29 @@ class Retriever(Protocol):
 
 
 class DenseRetriever:
-    """Articles by their best passage's cosine similarity to the query vector (MaxP)."""
+    """Articles by their best passage's cosine similarity to the query vector (MaxP), in the vectors of one
+    model of the index (`slot` 0: its own; 1 onwards: its profile's others)."""
+
+    def __init__(self, slot: int = 0) -> None:
+        self.slot = slot
 
     def retrieve(self, snap: Snapshot, query: Query, depth: int, filters: Filters) -> list[tuple[int, float]]:
         derived = snap.derived()  # one generation for the search and the passage -> article map
+        vectors = derived.stores()[self.slot]
         fetch = depth * PASSAGES_PER_ARTICLE
-        qvec = query.vector
+        qvec = query.vector_for(self.slot)
         if filters:
             allowed = snap.allowed_passages(filters)
             if not len(allowed):
                 return []
             if len(allowed) <= EXACT_FILTER_LIMIT:
-                scores = snap.embeddings(allowed) @ qvec
+                scores = snap.embeddings(allowed, self.slot) @ qvec
                 top = np.argsort(-scores, kind="stable")[:fetch]
                 pids, sims = allowed[top], scores[top]
             else:
-                sims, pids = (a[0] for a in derived.vectors.search(qvec[None, :], fetch, allowed))
+                sims, pids = (a[0] for a in vectors.search(qvec[None, :], fetch, allowed))
         else:
-            sims, pids = (a[0] for a in derived.vectors.search(qvec[None, :], fetch))
+            sims, pids = (a[0] for a in vectors.search(qvec[None, :], fetch))
         keep = pids >= 0
         pids, sims = pids[keep], sims[keep]
         if not len(pids):
@@ -62,9 +67,13 @@ class LexicalRetriever:
 
 
 def best_per_key(keys: np.ndarray, scores: np.ndarray, depth: int) -> list[tuple[int, float]]:
-    """Each key's best score, best first, ties by key: articles ranked by their best passage (MaxP)."""
-    order = np.lexsort((keys, -scores))
-    unique, first = np.unique(keys[order], return_index=True)
-    best = scores[order][first]
+    """Each key's best score, best first, ties by key: articles ranked by their best passage (MaxP).
+    One sort by key and a maximum per run of equal keys: cheaper than sorting the pairs by score first."""
+    if not len(keys):
+        return []
+    order = np.argsort(keys, kind="stable")
+    keys, scores = keys[order], scores[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    unique, best = keys[starts], np.maximum.reduceat(scores, starts)
     ranked = np.lexsort((unique, -best))[:depth]
     return list(zip(unique[ranked].tolist(), best[ranked].tolist(), strict=True))

@@ -26,8 +26,12 @@ from .timeline import INTERVALS, Timeline, TimelineHit, build_timeline
 from .timewords import Interpreted, interpret
 from .types import Interpretation, SearchResponse, StoryArticle, StoryPage
 
-# Chosen on allsides_neus and carried unchanged to the other sets (benchmarks/README.md).
-CONVEX_DENSE_WEIGHT = 0.5
+# Convex fusion weights per index profile, by retriever; chosen on allsides_neus and carried unchanged to the
+# other sets (benchmarks/README.md). A mode fuses the retrievers of its kind: "dense" the dense ones.
+FUSION_WEIGHTS = {
+    "fast": {"dense": 0.5, "lexical": 0.5},
+    "quality": {"dense": 0.1, "dense:all-mpnet-base-v2": 0.5, "lexical": 0.4},
+}
 # A timeline counts articles whose best passage's cosine to the query reaches this (benchmarks/README.md).
 TIMELINE_FLOOR = 0.53
 TIMELINE_DEPTH = 2000  # articles considered per timeline (the response says when the cap was reached)
@@ -45,8 +49,14 @@ class Searcher:
         if asked != recorded:
             self.store.close()
             raise ModelMismatch(f"{index_dir} was built with {recorded}; it cannot be queried with {asked}")
-        self.embedder = embedder or Embedder(recorded, self.store.manifest.encoder, threads=1)
+        m = self.store.manifest
+        self.embedder = embedder or Embedder(recorded, m.encoder, threads=1)
+        # The profile's other models (quality: all-mpnet-base-v2), each a dense retriever of its own.
+        self.extra_embedders = [Embedder(extra["model"], m.encoder, threads=1) for extra in m.extra_models]
         self.retrievers: dict[str, Retriever] = {"dense": DenseRetriever(), "lexical": LexicalRetriever()}
+        for slot, extra in enumerate(m.extra_models, 1):
+            self.retrievers[f"dense:{extra['model'].rsplit('/', 1)[-1]}"] = DenseRetriever(slot)
+        self.weights = FUSION_WEIGHTS[m.profile]
         with self.store.snapshot() as snap:
             snap.derived()  # load and catch up now, not on the first query
 
@@ -60,7 +70,7 @@ class Searcher:
         mode = options.mode or self.default_mode
         filters = filters or Filters()
         depth = max(options.depth, offset + k)
-        parsed, filters, interpreted = self._parse(query, filters, options, dense=mode != "lexical")
+        parsed, filters, interpreted = self._parse(query, filters, options, dense=mode != "lexical", extra=True)
         with self.store.snapshot() as snap:
             ranked = self._retrieve(snap, parsed, mode, depth, filters, options.fusion)
             news = needs_news_order(options)
@@ -84,26 +94,29 @@ class Searcher:
         return SearchResponse(query=query, results=results, mode=mode, interpreted=interpreted,
                               took_ms=round((time.perf_counter() - started) * 1000, 3))
 
-    def _parse(self, query: str, filters: Filters, options: SearchOptions,
-               dense: bool = True) -> tuple[Query, Filters, Interpretation | None]:
+    def _parse(self, query: str, filters: Filters, options: SearchOptions, dense: bool = True,
+               extra: bool = False) -> tuple[Query, Filters, Interpretation | None]:
         """The query as searched: its time words read into the filters (when asked), the words BM25 looks up
-        and results mark, and its vector (when a dense retriever needs one)."""
+        and results mark, and its vector (when a dense retriever needs one; `extra`: the profile's other
+        models' vectors too)."""
         text, interpreted = query, None
         if options.time_words:
             text, filters, interpreted = read_time_words(query, filters, options.now)
         vector = self.embedder.encode_query(text) if dense else None
-        return Query(text, query_words(text), vector), filters, interpreted
+        others = tuple(e.encode_query(text) for e in self.extra_embedders) if dense and extra else ()
+        return Query(text, query_words(text), vector, others), filters, interpreted
 
     def _retrieve(self, snap, query: Query, mode: str, depth: int, filters: Filters,
                   fuse: str = "convex") -> list[tuple[int, float]]:
-        """(article rowid, score) best first: one retriever, or both fused."""
-        if mode in self.retrievers:
-            return self.retrievers[mode].retrieve(snap, query, depth, filters)
-        dense = self.retrievers["dense"].retrieve(snap, query, depth, filters)
-        lexical = self.retrievers["lexical"].retrieve(snap, query, depth, filters)
+        """(article rowid, score) best first: the mode's one retriever, or its retrievers fused."""
+        names = [name for name in self.retrievers if mode == "hybrid" or name.split(":")[0] == mode]
+        runs = [self.retrievers[name].retrieve(snap, query, depth, filters) for name in names]
+        if len(runs) == 1:
+            return runs[0]
         if fuse == "rrf":
-            return fusion.rrf([[key for key, _ in dense], [key for key, _ in lexical]])
-        return fusion.convex([dict(dense), dict(lexical)], [CONVEX_DENSE_WEIGHT, 1 - CONVEX_DENSE_WEIGHT])
+            return fusion.rrf([[key for key, _ in run] for run in runs])
+        weights = [self.weights[name] for name in names]
+        return fusion.convex([dict(run) for run in runs], [w / sum(weights) for w in weights])
 
     # -- stories, timelines, more like this ---------------------------------------------------
     def story(self, story_id: int, query: str = "") -> StoryPage | None:
@@ -206,7 +219,8 @@ class Searcher:
             generation = snap.generation
             vectors = snap.derived().vectors
         m = self.store.manifest
-        return {"articles": articles, "passages": passages, "model": m.model, "dim": m.dim,
+        return {"articles": articles, "passages": passages, "model": m.model, "dim": m.dim, "profile": m.profile,
+                "models": [m.model] + [extra["model"] for extra in m.extra_models], "context": m.context,
                 "backend": m.backend, "index_type": vectors.description, "generation": generation,
                 "created": m.created, "updated": m.updated, "format_version": m.format_version}
 

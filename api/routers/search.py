@@ -1,14 +1,12 @@
 """GET and POST /search: one request model (derived from `search.options`) for both."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import TypeAdapter
 
 from search.types import SearchResponse
 
-from ..models import SearchQuery, SearchRequest, errors
+from ..models import SearchQuery, SearchRequest, errors, from_query_string, query_parameters
 from ..security import reads
 from . import Searching
 
@@ -26,11 +24,13 @@ def _answer(searcher, request: SearchRequest | SearchQuery) -> Response:
 def router(read_key_set: bool) -> APIRouter:
     api = APIRouter(tags=["search"], dependencies=reads(read_key_set))
 
+    # The query string is read by `from_query_string`, not by FastAPI (see there); the parameters are
+    # documented as FastAPI would document them.
     @api.get("/search", response_model=SearchResponse, responses=errors(401, 403, 422, 503),
-             summary="Search (query parameters)")
-    def search_get(s: Searching, request: Annotated[SearchQuery, Query()]):
+             summary="Search (query parameters)", openapi_extra={"parameters": query_parameters(SearchQuery)})
+    def search_get(s: Searching, request: Request):
         """Ranked articles, each with its best passages and the offsets of the query words in them."""
-        return _answer(s, request)
+        return _answer(s, from_query_string(SearchQuery, request.query_params))
 
     @api.post("/search", response_model=SearchResponse, responses=errors(401, 403, 413, 422, 503),
               summary="Search (JSON body)")

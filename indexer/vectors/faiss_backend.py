@@ -209,6 +209,7 @@ class FaissStore(VectorStore):
         return twin
 
     def save(self, generation: int) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)  # a profile's second store lives in a subfolder
         data_file, info_file = self._files
         write_atomic(data_file, lambda tmp: faiss.write_index(self._index, str(tmp)))
         info = {"generation": generation, "index_type": self.index_type, "built": list(self._built),
