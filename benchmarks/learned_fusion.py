@@ -25,6 +25,7 @@ from pathlib import Path
 
 import learned  # beside this script (its directory is on sys.path when run)
 import numpy as np
+from plots import ndcg_bars
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 
@@ -131,25 +132,9 @@ def scored(runs: dict[str, dict], qrels: dict) -> dict:
 
 
 def plot(results: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sets, methods = list(results), ("convex", "rrf", "learned")
-    fig, ax = plt.subplots(figsize=(7, 4))
-    width = 0.8 / len(methods)
-    for i, method in enumerate(methods):
-        bars = ax.bar([x + i * width for x in range(len(sets))], [results[s][method]["ndcg@10"] for s in sets],
-                      width, label=method)
-        ax.bar_label(bars, fmt="%.4f", fontsize=7)
-    ax.set_xticks([x + width for x in range(len(sets))],
-                  [f"{s}\n(5-fold CV)" if s == TRAIN_SET else f"{s}\n(never trained on)" for s in sets])
-    ax.set_ylabel("nDCG@10 (article level)")
-    ax.set_ylim(0.7, 1.0)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    groups = [f"{s}\n(5-fold CV)" if s == TRAIN_SET else f"{s}\n(never trained on)" for s in results]
+    ndcg_bars(path, groups, {m: [r[m]["ndcg@10"] for r in results.values()] for m in ("convex", "rrf", "learned")},
+              ylim=(0.7, 1.0), fmt="%.4f")
 
 
 def main() -> None:

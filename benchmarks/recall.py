@@ -12,6 +12,8 @@ import argparse
 import json
 from pathlib import Path
 
+from plots import ndcg_bars  # beside this script (its directory is on sys.path when run)
+
 from indexer.pipeline import IndexConfig
 from search.evaluate import bench_recall
 
@@ -19,25 +21,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def plot(results: dict[str, dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sets = list(results)
     modes = list(next(iter(results.values()))["modes"])
-    fig, ax = plt.subplots(figsize=(2 + 2.2 * len(sets), 4))
-    width = 0.8 / len(modes)
-    for i, mode in enumerate(modes):
-        values = [results[s]["modes"][mode]["ndcg@10"] for s in sets]
-        bars = ax.bar([x + i * width for x in range(len(sets))], values, width, label=mode)
-        ax.bar_label(bars, fmt="%.3f", fontsize=7)
-    ax.set_xticks([x + width * (len(modes) - 1) / 2 for x in range(len(sets))], sets)
-    ax.set_ylabel("nDCG@10 (article level)")
-    ax.set_ylim(0.5, 1.0)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    ndcg_bars(path, list(results), {m: [r["modes"][m]["ndcg@10"] for r in results.values()] for m in modes},
+              ylim=(0.5, 1.0))
 
 
 def main() -> None:
