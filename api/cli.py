@@ -53,7 +53,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     from indexer.readers import read_sources
 
     config = index_config(args, index_type=args.index_type, index_params=_params(args.param),
-                          batch_articles=args.batch, backend=args.backend, backend_uri=args.milvus_uri)
+                          batch_articles=args.batch, backend=args.backend, backend_uri=args.milvus_uri,
+                          reuse_vectors=args.reuse_vectors)
     if args.ray:
         from indexer.distributed import index_on_ray
 
@@ -271,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "an existing one keeps its own")
     p.add_argument("--param", action="append", help="index parameter, e.g. efSearch=128 or nprobe=32 (repeatable)")
     p.add_argument("--batch", type=int, default=256, help="articles per atomic commit")
+    p.add_argument("--reuse-vectors", action="store_true", help="copy the stored vectors of passages identical to "
+                   "stored ones instead of encoding them (wire-heavy input); int8 vectors then differ slightly")
     p.add_argument("--backend", choices=BACKENDS, help="vector store for a new index (default: $NEWSEARCH_BACKEND, "
                    "the config file, else faiss); naming it moves an existing index, without re-encoding")
     p.add_argument("--milvus-uri", help="Milvus Lite .db file (relative to the index) or http://host:19530 "

@@ -54,12 +54,14 @@ def _read(rows: dict[str, np.ndarray], known_ref, cwd: str, size: int, max_chars
 class _Embed:
     """Ray Data actor: loads the model once, then chunks and embeds whole batches with one thread."""
 
-    def __init__(self, models: list[str], encoder: str, chunk_tokens: int, overlap_tokens: int, context: str) -> None:
+    def __init__(self, models: list[str], encoder: str, chunk_tokens: int, overlap_tokens: int, context: str,
+                 reuse: bool) -> None:
         os.environ["TOKENIZERS_PARALLELISM"] = "false"  # the actor's one CPU: no tokenizer thread pool either
         from .embed import Embedder
 
         self.embedders = [Embedder(model, encoder, threads=1) for model in models]
         self.chunk_tokens, self.overlap_tokens, self.context = chunk_tokens, overlap_tokens, context
+        self.known = nothing_known if reuse else None
 
     def __call__(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out = []
@@ -67,7 +69,7 @@ class _Embed:
             batch: Batch = pickle.loads(blob)
             # Without the index at hand an actor reuses vectors only inside its batch (docs/scale-out.md).
             upserts = prepare(batch.articles, self.embedders, self.chunk_tokens, self.overlap_tokens, self.context,
-                              known=nothing_known)
+                              known=self.known)
             out.append(pickle.dumps((replace(batch, articles=[]), upserts)))  # the articles travel in upserts
         return {"seq": rows["seq"], "prepared": np.array(out, dtype=object)}
 
@@ -117,7 +119,8 @@ def _embedded(indexer: Indexer, sources: Sequence[str], config: IndexConfig) -> 
                                            max_tasks_in_flight_per_actor=1),
         fn_constructor_kwargs={"models": [m.model] + [extra["model"] for extra in m.extra_models],
                                "encoder": m.encoder, "chunk_tokens": m.chunk_tokens,
-                               "overlap_tokens": m.overlap_tokens, "context": m.context})
+                               "overlap_tokens": m.overlap_tokens, "context": m.context,
+                               "reuse": config.reuse_vectors})
     for expected, row in enumerate(embedded.iter_rows()):
         if row["seq"] != expected:
             raise RuntimeError(f"Ray returned batch {row['seq']} where {expected} was due; later batches not committed")

@@ -42,8 +42,9 @@ class IndexConfig:
     profile: str | None = None
     # What the model sees beside a passage (indexer/profiles.py); None: an existing index keeps its own.
     context: str | None = None
-    # Take stored vectors for passages identical to stored ones; False encodes every passage (to measure it).
-    reuse_vectors: bool = True
+    # Take stored vectors for passages identical to stored ones instead of encoding them. Off by default: int8
+    # vectors depend on their batch, so reuse moves results, and these sets save little (benchmarks/README.md).
+    reuse_vectors: bool = False
 
     def __post_init__(self) -> None:
         if self.profile is not None:
