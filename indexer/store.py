@@ -398,20 +398,15 @@ class IndexStore:
         return out
 
     def known_vectors(self, keys: list[bytes]) -> dict[bytes, tuple[np.ndarray, ...]]:
-        """The stored vectors (one per model) of passages whose text has one of these keys: what a writer
-        need not encode again. Passages stored before keys were kept are not found, only re-encoded."""
-        slots = 1 + len(self.manifest.extra_models)
-        found: dict[bytes, list] = {}
+        """The stored vectors (one per model) of passages whose text has one of these keys, each key's first
+        passage: what a writer need not encode again. Passages stored before keys were kept are not found."""
         conn = self.connection()
-        for key, blob in select_in(conn, "SELECT k.key, p.embedding FROM passage_keys k "
-                                   "JOIN passages p ON p.pid = k.pid WHERE k.key IN ({}) ORDER BY k.pid", keys):
-            found.setdefault(key, [np.frombuffer(blob, dtype=np.float32)] + [None] * (slots - 1))
-        if slots > 1 and found:
-            for key, slot, blob in select_in(
-                    conn, "SELECT k.key, v.slot, v.embedding FROM passage_keys k JOIN passage_vectors v "
-                    "ON v.pid = k.pid WHERE k.key IN ({}) ORDER BY k.pid DESC", list(found)):
-                found[key][slot] = np.frombuffer(blob, dtype=np.float32)
-        return {key: tuple(rows) for key, rows in found.items() if all(r is not None for r in rows)}
+        first = dict(select_in(conn, "SELECT key, min(pid) FROM passage_keys WHERE key IN ({}) GROUP BY key", keys))
+        if not first:
+            return {}
+        pids = np.fromiter(first.values(), dtype=np.int64)
+        models = [self.embeddings(conn, pids, slot) for slot in range(1 + len(self.manifest.extra_models))]
+        return {key: tuple(m[i] for m in models) for i, key in enumerate(first)}
 
     # -- writes --------------------------------------------------------------------------------
     def write(
