@@ -6,7 +6,7 @@ __all__ = ["NewsearchClient", "NewsearchError"]
 
 def __getattr__(name: str):
     if name in __all__:
-        from . import client
+        from api import client
 
         return getattr(client, name)
     raise AttributeError(f"module 'api' has no attribute {name!r}")

@@ -29,13 +29,12 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.metrics import MetricsMiddleware
+from api.middleware import BodyLimitMiddleware, SecurityHeaders
+from api.routers import articles, search, service, stories
+from api.service import InvalidArticles, NotReady, Service
+from api.settings import Settings
 from indexer.errors import IndexLocked, IndexUnavailable
-
-from .metrics import MetricsMiddleware
-from .middleware import BodyLimitMiddleware, SecurityHeaders
-from .routers import articles, search, service, stories
-from .service import InvalidArticles, NotReady, Service
-from .settings import Settings
 
 log = logging.getLogger("newsearch.api")
 STATIC = Path(__file__).resolve().parent / "static"

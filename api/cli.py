@@ -50,7 +50,7 @@ def index_config(args: argparse.Namespace, **more):
 
 def cmd_index(args: argparse.Namespace) -> int:
     from indexer.pipeline import Indexer
-    from indexer.readers import read_sources
+    from indexer.sources.readers import read_sources
 
     config = index_config(args, index_type=args.index_type, index_params=_params(args.param),
                           batch_articles=args.batch, backend=args.backend, backend_uri=args.milvus_uri,
@@ -80,7 +80,7 @@ def _params(items: list[str] | None) -> dict:
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
     """Rebuild the vector index from stored embeddings: change type or parameters without re-encoding."""
-    from indexer.store import IndexStore, Manifest
+    from indexer.store.index_store import IndexStore, Manifest
 
     manifest = Manifest.read(args.index)
     manifest.index_type = args.index_type or manifest.index_type
@@ -104,9 +104,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from api.render import render_results
     from search import Searcher
-
-    from .render import render_results
 
     filters, options = search_options(args)
     searcher = Searcher(args.index)
@@ -120,9 +119,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_story(args: argparse.Namespace) -> int:
+    from api.render import render_story
     from search import Searcher
-
-    from .render import render_story
 
     page = Searcher(args.index).story(args.id, args.query or "")
     if page is None:
@@ -133,9 +131,8 @@ def cmd_story(args: argparse.Namespace) -> int:
 
 
 def cmd_timeline(args: argparse.Namespace) -> int:
+    from api.render import render_timeline
     from search import Searcher
-
-    from .render import render_timeline
 
     filters, options = search_options(args)
     timeline = Searcher(args.index).timeline(args.query, args.interval, filters, options)
@@ -144,9 +141,8 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 
 
 def cmd_similar(args: argparse.Namespace) -> int:
+    from api.render import render_results
     from search import Searcher
-
-    from .render import render_results
 
     response = Searcher(args.index).similar(args.id, args.k, exclude_story=args.exclude_story,
                                             exclude_duplicates=not args.keep_duplicates)
@@ -164,7 +160,7 @@ def cmd_stories_rebuild(args: argparse.Namespace) -> int:
     """Re-cluster every article into stories, e.g. after changing the clustering parameters."""
     from dataclasses import replace
 
-    from indexer.store import IndexStore, Manifest
+    from indexer.store.index_store import IndexStore, Manifest
 
     store = IndexStore.create_or_open(args.index, Manifest.read(args.index), lock=True)
     try:
@@ -177,7 +173,7 @@ def cmd_stories_rebuild(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_stories(args: argparse.Namespace) -> int:
-    from search.story_bench import bench_stories, format_table
+    from search.evaluation.story_bench import bench_stories, format_table
 
     result = bench_stories(args.folder, args.stories, progress=not args.json)
     print(json.dumps(result, indent=2) if args.json else format_table(result))
@@ -185,7 +181,7 @@ def cmd_bench_stories(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from indexer.watch import feed_health
+    from indexer.crawl.watch import feed_health
     from search import Searcher
 
     searcher = Searcher(args.index)
@@ -206,7 +202,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from indexer.watch import watch
+    from indexer.crawl.watch import watch
 
     report = watch(args.feeds, args.index, once=args.once, interval=args.interval,
                    allow_private=args.allow_private, progress=not args.quiet)
@@ -218,14 +214,14 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from indexer.models import MPNET, install
+    from indexer.models.install import MPNET, install
 
     print(f"{MPNET.name}: {install(MPNET)}")
     return EXIT_OK
 
 
 def cmd_bench_recall(args: argparse.Namespace) -> int:
-    from search.evaluate import bench_recall
+    from search.evaluation.evaluate import bench_recall
 
     result = bench_recall(args.folder, args.queries, args.qrels, index_config(args), index_dir=args.index,
                           progress=not args.json)
@@ -244,8 +240,8 @@ def cmd_bench_recall(args: argparse.Namespace) -> int:
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     """What makes the vectors of a new index (an existing index keeps its own)."""
-    from indexer.embed import DEFAULT_ENCODER, ENCODERS
-    from indexer.profiles import CONTEXTS, PROFILES
+    from indexer.models.embed import DEFAULT_ENCODER, ENCODERS
+    from indexer.models.profiles import CONTEXTS, PROFILES
 
     p.add_argument("--model", help="sentence-transformers name or path (default: packaged all-MiniLM-L6-v2)")
     p.add_argument("--encoder", choices=ENCODERS, default=DEFAULT_ENCODER, help="encoder backend")
@@ -258,7 +254,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from indexer.settings import BACKENDS
-    from indexer.vectors.faiss_backend import INDEX_TYPES
+    from indexer.store.vectors.faiss_backend import INDEX_TYPES
 
     parser = argparse.ArgumentParser(prog="newsearch", description="Semantic search over news articles.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -382,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from indexer.errors import IndexUnavailable
-    from indexer.models import ModelNotInstalled
+    from indexer.models.install import ModelNotInstalled
 
     try:
         return args.func(args)

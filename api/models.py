@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 from starlette.datastructures import QueryParams
 
-from indexer.readers import MAX_ARTICLE_CHARS, MAX_ID_CHARS
+from indexer.sources.readers import MAX_ARTICLE_CHARS, MAX_ID_CHARS
 from search.options import (
     MAX_K,
     MAX_OFFSET,

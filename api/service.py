@@ -11,15 +11,14 @@ import threading
 import time
 from pathlib import Path
 
-from indexer.article import Problem
-from indexer.embed import Embedder
+from api.metrics import Metrics
+from api.models import ArticleIn
+from api.settings import Settings
+from indexer.models.embed import Embedder
 from indexer.pipeline import Indexer, IndexReport
-from indexer.readers import MAX_ARTICLE_CHARS, dated, make_article
+from indexer.sources.article import Problem
+from indexer.sources.readers import MAX_ARTICLE_CHARS, dated, make_article
 from search import Searcher
-
-from .metrics import Metrics
-from .models import ArticleIn
-from .settings import Settings
 
 log = logging.getLogger("newsearch.api")
 
@@ -58,7 +57,7 @@ class Service:
 
     def _watch(self) -> None:
         """The feed watcher inside the server: its commits reach the searcher like any other writer's."""
-        from indexer.watch import watch
+        from indexer.crawl.watch import watch
 
         try:
             watch(self.feeds, self.index_dir, stop=self._stop_watching, allow_private=self.allow_private)
@@ -66,7 +65,7 @@ class Service:
             log.exception("newsearch: the feed watcher stopped")
 
     def feed_health(self) -> list[dict]:
-        from indexer.watch import feed_health
+        from indexer.crawl.watch import feed_health
 
         return feed_health(self.searcher.store)
 

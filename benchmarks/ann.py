@@ -34,7 +34,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from indexer.vectors.faiss_backend import _factory, omp_threads
+from indexer.store.vectors.faiss_backend import _factory, omp_threads
 
 RESULTS = Path(__file__).resolve().parent / "results"
 EF = [16, 32, 64, 128, 256, 512]

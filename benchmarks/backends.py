@@ -25,9 +25,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from indexer.store import IndexStore
-from search.evaluate import load_beir
-from search.metrics import evaluate
+from indexer.store.index_store import IndexStore
+from search.evaluation.evaluate import load_beir
+from search.evaluation.metrics import evaluate
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BACKENDS = ("faiss", "milvus")

@@ -7,7 +7,7 @@
 
 Each query is retrieved once per retriever (what `Searcher._retrieve` fuses, at the depth `bench recall`
 searches), then every weight vector on a simplex grid is scored in memory with the searcher's own fusion
-and metrics (`search.fusion.convex`, `search.metrics.evaluate`): the chosen weights are those with the
+and metrics (`search.fusion.convex`, `search.evaluation.metrics.evaluate`): the chosen weights are those with the
 best nDCG@10 on the tuning set (ties: the earlier grid point). Prints the chosen, the equal and each
 single-retriever weights on every set; writes JSON and, with matplotlib, a plot of nDCG@10 on the tuning
 set against the held-out sets for every grid point.
@@ -26,9 +26,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from search.evaluate import load_beir  # noqa: E402
+from search.evaluation.evaluate import load_beir  # noqa: E402
+from search.evaluation.metrics import evaluate  # noqa: E402
 from search.fusion import convex  # noqa: E402
-from search.metrics import evaluate  # noqa: E402
 from search.options import Filters, SearchOptions  # noqa: E402
 from search.searcher import Searcher  # noqa: E402
 

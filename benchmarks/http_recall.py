@@ -20,8 +20,8 @@ import httpx
 import numpy as np
 
 from benchmarks.backends import free_port, newsearch, wait_ready
-from search.evaluate import load_beir
-from search.metrics import evaluate
+from search.evaluation.evaluate import load_beir
+from search.evaluation.metrics import evaluate
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexer.snapshot import Snapshot
+from indexer.store.snapshot import Snapshot
 from search.fusion import min_max
 from search.query import Query
 

@@ -30,8 +30,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 
 from indexer.pipeline import index_sources
-from search.evaluate import load_beir
-from search.metrics import METRICS, evaluate, per_query_metrics
+from search.evaluation.evaluate import load_beir
+from search.evaluation.metrics import METRICS, evaluate, per_query_metrics
 from search.options import Filters, SearchOptions
 from search.query import Query
 from search.searcher import Searcher

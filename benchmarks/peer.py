@@ -225,10 +225,10 @@ def main() -> None:
 
 def prepare_onnx() -> None:
     """Export the default ONNX encoder once before timing (a one-time cost, cached), as throughput.py does."""
-    from indexer.embed import DEFAULT_ENCODER, canonical_model_name, model_version, resolve_model_path
+    from indexer.models.embed import DEFAULT_ENCODER, canonical_model_name, model_version, resolve_model_path
 
     if DEFAULT_ENCODER.startswith("onnx"):
-        from indexer.onnx_encoder import ensure_exported
+        from indexer.models.onnx_encoder import ensure_exported
 
         ensure_exported(resolve_model_path(None), canonical_model_name(None), model_version(None),
                         int8=DEFAULT_ENCODER == "onnx-int8")

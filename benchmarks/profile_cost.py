@@ -24,11 +24,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from indexer.chunk import chunk  # noqa: E402
-from indexer.embed import Embedder  # noqa: E402
+from indexer.models.embed import Embedder  # noqa: E402
 from indexer.pipeline import embedding_text  # noqa: E402
-from indexer.readers import read_sources  # noqa: E402
-from search.evaluate import load_beir  # noqa: E402
+from indexer.sources.chunk import chunk  # noqa: E402
+from indexer.sources.readers import read_sources  # noqa: E402
+from search.evaluation.evaluate import load_beir  # noqa: E402
 from search.searcher import Searcher  # noqa: E402
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from plots import ndcg_bars  # beside this script (its directory is on sys.path when run)
 
 from indexer.pipeline import IndexConfig
-from search.evaluate import bench_recall
+from search.evaluation.evaluate import bench_recall
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -25,10 +25,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from indexer.embed import Embedder  # noqa: E402
+from indexer.models.embed import Embedder  # noqa: E402
 from indexer.pipeline import IndexConfig, index_sources  # noqa: E402
-from search.evaluate import load_beir  # noqa: E402
-from search.metrics import evaluate  # noqa: E402
+from search.evaluation.evaluate import load_beir  # noqa: E402
+from search.evaluation.metrics import evaluate  # noqa: E402
 from search.searcher import Searcher  # noqa: E402
 
 

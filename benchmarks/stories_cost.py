@@ -3,7 +3,7 @@
     HF_HUB_OFFLINE=1 python benchmarks/stories_cost.py [--held 100000] [--days 365] [--out FILE.json]
 
 Real-ish articles: the stored features of the allsides_neus index the story benchmark builds (real MiniLM
-passage vectors, real news words; `search.story_bench.built_index`), recycled in generations with new
+passage vectors, real news words; `search.evaluation.story_bench.built_index`), recycled in generations with new
 rowids until the clusterer holds `--held` articles, spread uniformly over `--days` days. Each generation
 gets its own vocabulary (word buckets remapped by a per-generation bijection) and a little vector noise, so
 copies are different articles, not duplicates; the held state is loaded with `load()` with each
@@ -24,9 +24,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from indexer.store import IndexStore  # noqa: E402
-from indexer.stories import HASH_BITS, StoryClusterer, StoryFeatures, StoryParams, Terms  # noqa: E402
-from search.story_bench import built_index, read_gold  # noqa: E402
+from indexer.enrich.stories import HASH_BITS, StoryClusterer, StoryFeatures, StoryParams, Terms  # noqa: E402
+from indexer.store.index_store import IndexStore  # noqa: E402
+from search.evaluation.story_bench import built_index, read_gold  # noqa: E402
 
 
 def measure(held: int, days: float, adds: int, params: StoryParams, source: Path, seed: int = 0) -> dict:

@@ -66,8 +66,8 @@ def index_cmd(corpus: Path, index: Path, encoder: str) -> list[str]:
 
 def index_passages(index: Path) -> dict[tuple[str, int], tuple[str, np.ndarray]]:
     """(article id, ord) -> (embedding text, stored vector) of every passage of an index."""
-    from indexer.chunk import Passage
     from indexer.pipeline import embedding_text
+    from indexer.sources.chunk import Passage
 
     conn = sqlite3.connect(index / "meta.sqlite")
     rows = conn.execute('SELECT a.id, a.title, a.text, p.ord, p.start, p."end", p.embedding '
@@ -113,8 +113,8 @@ def measure(args: argparse.Namespace, work: Path) -> None:
     first_use = {}
     for encoder in args.encoders:
         if encoder.startswith("onnx"):
-            from indexer.embed import canonical_model_name, model_version, resolve_model_path
-            from indexer.onnx_encoder import ensure_exported
+            from indexer.models.embed import canonical_model_name, model_version, resolve_model_path
+            from indexer.models.onnx_encoder import ensure_exported
 
             t0 = time.perf_counter()
             ensure_exported(resolve_model_path(None), canonical_model_name(None), model_version(None),

@@ -10,7 +10,7 @@ and F1, micro-averaged over queries. The floor is chosen by F1 on the first set 
 which it was not chosen on. The first is ecbplus: its judgements are event-level (every article about the
 event is relevant), which is what a timeline counts; allsides_neus judges only the 3 articles of one
 roundup relevant among many on the same topic, and xsum1k one article per query. Indexes come from
-`search.story_bench.built_index` (cached). Prints a table, writes JSON and a PNG beside it.
+`search.evaluation.story_bench.built_index` (cached). Prints a table, writes JSON and a PNG beside it.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from search import Searcher, SearchOptions  # noqa: E402
-from search.evaluate import load_beir  # noqa: E402
-from search.story_bench import built_index  # noqa: E402
+from search.evaluation.evaluate import load_beir  # noqa: E402
+from search.evaluation.story_bench import built_index  # noqa: E402
 
 FLOORS = np.round(np.arange(0.20, 0.801, 0.01), 2)
 

@@ -1,11 +1,11 @@
 """newsearch indexer: read, clean, chunk and embed news articles into an index folder."""
 
-from .article import Article, Problem
-from .embed import DEFAULT_MODEL, Embedder
-from .errors import BackendUnavailable, IndexLocked, IndexUnavailable, ModelMismatch, NotAnIndex
-from .pipeline import IndexConfig, Indexer, IndexReport, index_sources
-from .readers import read_sources
-from .store import IndexStore, Manifest
+from indexer.errors import BackendUnavailable, IndexLocked, IndexUnavailable, ModelMismatch, NotAnIndex
+from indexer.models.embed import DEFAULT_MODEL, Embedder
+from indexer.pipeline import IndexConfig, Indexer, IndexReport, index_sources
+from indexer.sources.article import Article, Problem
+from indexer.sources.readers import read_sources
+from indexer.store.index_store import IndexStore, Manifest
 
 __all__ = [
     "DEFAULT_MODEL", "Article", "BackendUnavailable", "Embedder", "IndexConfig", "IndexLocked", "IndexReport",

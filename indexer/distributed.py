@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .pipeline import Batch, IndexConfig, Indexer, IndexReport, Prepared, batches, nothing_known, prepare
-from .readers import read_sources
+from indexer.pipeline import Batch, IndexConfig, Indexer, IndexReport, Prepared, batches, nothing_known, prepare
+from indexer.sources.readers import read_sources
 
 READ_CPUS = 0.5  # reading is light, but a task with no CPU reservation could be packed beside busy actors
 
@@ -57,7 +57,7 @@ class _Embed:
     def __init__(self, models: list[str], encoder: str, chunk_tokens: int, overlap_tokens: int, context: str,
                  reuse: bool) -> None:
         os.environ["TOKENIZERS_PARALLELISM"] = "false"  # the actor's one CPU: no tokenizer thread pool either
-        from .embed import Embedder
+        from indexer.models.embed import Embedder
 
         self.embedders = [Embedder(model, encoder, threads=1) for model in models]
         self.chunk_tokens, self.overlap_tokens, self.context = chunk_tokens, overlap_tokens, context

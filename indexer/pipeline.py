@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import settings
-from .article import Article, Problem
-from .chunk import Passage, chunk
-from .embed import DEFAULT_ENCODER, Embedder, canonical_model_name
-from .profiles import CONTEXTS, DEFAULT_CONTEXT, DEFAULT_PROFILE, profile_models
-from .readers import MAX_ARTICLE_CHARS, read_sources
-from .store import IndexStore, Manifest, WriteResult
+from indexer import settings
+from indexer.models.embed import DEFAULT_ENCODER, Embedder, canonical_model_name
+from indexer.models.profiles import CONTEXTS, DEFAULT_CONTEXT, DEFAULT_PROFILE, profile_models
+from indexer.sources.article import Article, Problem
+from indexer.sources.chunk import Passage, chunk
+from indexer.sources.readers import MAX_ARTICLE_CHARS, read_sources
+from indexer.store.index_store import IndexStore, Manifest, WriteResult
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """newsearch search: ranked passages with their sources, in-process."""
 
-from .options import FUSIONS, MODES, SORTS, Filters, SearchOptions
-from .searcher import Searcher
-from .types import PassageHit, SearchResponse, SearchResult
+from search.options import FUSIONS, MODES, SORTS, Filters, SearchOptions
+from search.searcher import Searcher
+from search.types import PassageHit, SearchResponse, SearchResult
 
 __all__ = ["FUSIONS", "MODES", "SORTS", "Filters", "PassageHit", "SearchOptions", "SearchResponse", "SearchResult",
            "Searcher"]

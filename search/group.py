@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from indexer.snapshot import Snapshot
-
-from .present import present
-from .query import Query
-from .types import SearchResult, StoryInfo
+from indexer.store.snapshot import Snapshot
+from search.present import present
+from search.query import Query
+from search.types import SearchResult, StoryInfo
 
 # A story result shows the best passages of at most this many of its matched articles.
 ARTICLES_PER_STORY = 2

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 
-from indexer.snapshot import ArticleRow
-from indexer.stories import day_number
-
-from .options import SearchOptions
+from indexer.enrich.stories import day_number
+from indexer.store.snapshot import ArticleRow
+from search.options import SearchOptions
 
 
 def collapse(ranked: list[tuple[int, float]], groups: dict[int, int]) -> tuple[list, dict[int, list[int]]]:

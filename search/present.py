@@ -6,11 +6,10 @@ import re
 
 import numpy as np
 
-from indexer.chunk import sentence_spans
-from indexer.snapshot import ArticleRow, PassageRow, Snapshot
-
-from .query import Query
-from .types import PassageHit, SearchResult
+from indexer.sources.chunk import sentence_spans
+from indexer.store.snapshot import ArticleRow, PassageRow, Snapshot
+from search.query import Query
+from search.types import PassageHit, SearchResult
 
 
 def present(snap: Snapshot, query: Query, page: list[tuple[int, float]], per_result: int) -> list[SearchResult]:

@@ -10,10 +10,9 @@ from typing import Protocol
 
 import numpy as np
 
-from indexer.snapshot import Snapshot
-
-from .options import Filters
-from .query import Query
+from indexer.store.snapshot import Snapshot
+from search.options import Filters
+from search.query import Query
 
 # Below this many allowed passages a filtered dense search is exact over the stored embeddings.
 EXACT_FILTER_LIMIT = 50_000

@@ -9,22 +9,21 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.chunk import sentence_spans
-from indexer.embed import Embedder, canonical_model_name
+from indexer.enrich.stories import article_vector
 from indexer.errors import ModelMismatch
-from indexer.store import IndexStore
-from indexer.stories import article_vector
-
-from . import fusion
-from .group import by_story, story_results
-from .news import collapse, needs_news_order, news_order
-from .options import Filters, SearchOptions
-from .present import present, result, term_pattern
-from .query import Query, query_words
-from .retrieve import DenseRetriever, LexicalRetriever, Retriever
-from .timeline import INTERVALS, Timeline, TimelineHit, build_timeline
-from .timewords import Interpreted, interpret
-from .types import Interpretation, SearchResponse, StoryArticle, StoryPage
+from indexer.models.embed import Embedder, canonical_model_name
+from indexer.sources.chunk import sentence_spans
+from indexer.store.index_store import IndexStore
+from search import fusion
+from search.group import by_story, story_results
+from search.news import collapse, needs_news_order, news_order
+from search.options import Filters, SearchOptions
+from search.present import present, result, term_pattern
+from search.query import Query, query_words
+from search.retrieve import DenseRetriever, LexicalRetriever, Retriever
+from search.timeline import INTERVALS, Timeline, TimelineHit, build_timeline
+from search.timewords import Interpreted, interpret
+from search.types import Interpretation, SearchResponse, StoryArticle, StoryPage
 
 # Convex fusion weights per index profile, by retriever; chosen on allsides_neus and carried unchanged to the
 # other sets (benchmarks/README.md). A mode fuses the retrievers of its kind: "dense" the dense ones.

@@ -14,7 +14,7 @@ SEED_QUERY = "Russia stance on DPRK sanctions"
 
 @pytest.fixture(scope="session")
 def embedder():
-    from indexer.embed import Embedder
+    from indexer.models.embed import Embedder
 
     return Embedder(encoder="torch")  # the reference encoder; the default (onnx-int8) is checked against it
 

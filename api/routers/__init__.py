@@ -4,9 +4,8 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from api.service import Service
 from search import Searcher
-
-from ..service import Service
 
 
 async def _service(request: Request) -> Service:

@@ -5,11 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, HTTPException
 from fastapi import Path as PathParam
 
-from indexer.readers import MAX_ID_CHARS
-
-from ..models import EXAMPLE_ID, ArticleIn, ArticleOut, DeleteOut, WriteOut, errors
-from ..security import reads, write_key
-from . import App, Searching
+from api.models import EXAMPLE_ID, ArticleIn, ArticleOut, DeleteOut, WriteOut, errors
+from api.routers import App, Searching
+from api.security import reads, write_key
+from indexer.sources.readers import MAX_ID_CHARS
 
 ArticleId = Annotated[str, PathParam(max_length=MAX_ID_CHARS, examples=[EXAMPLE_ID])]
 

@@ -4,11 +4,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import TypeAdapter
 
+from api.models import SearchQuery, SearchRequest, errors, from_query_string, query_parameters
+from api.routers import Searching
+from api.security import reads
 from search.types import SearchResponse
-
-from ..models import SearchQuery, SearchRequest, errors, from_query_string, query_parameters
-from ..security import reads
-from . import Searching
 
 _RESPONSE = TypeAdapter(SearchResponse)
 

@@ -6,9 +6,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
-from ..models import StatsOut, errors
-from ..security import reads
-from . import App, Searching
+from api.models import StatsOut, errors
+from api.routers import App, Searching
+from api.security import reads
 
 
 def router(read_key_set: bool) -> APIRouter:

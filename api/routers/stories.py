@@ -5,13 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from fastapi import Path as PathParam
 
-from indexer.readers import MAX_ID_CHARS
+from api.models import EXAMPLE_ID, TimelineOut, TimelineQuery, errors
+from api.routers import Searching
+from api.security import reads
+from indexer.sources.readers import MAX_ID_CHARS
 from search.options import MAX_K, MAX_QUERY_CHARS
 from search.types import SearchResponse, StoryPage
-
-from ..models import EXAMPLE_ID, TimelineOut, TimelineQuery, errors
-from ..security import reads
-from . import Searching
 
 
 def router(read_key_set: bool) -> APIRouter:

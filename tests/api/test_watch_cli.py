@@ -10,7 +10,7 @@ import httpx
 
 from tests.api.conftest import ServerThread
 from tests.api.test_cli import run
-from tests.indexer.test_watch import FeedServer, Route, feeds_file, rss, story
+from tests.indexer.crawl.test_watch import FeedServer, Route, feeds_file, rss, story
 
 
 def test_watch_once_then_stats_report_each_feed(tmp_path):

@@ -55,7 +55,7 @@ def _state(index: Path, article_id: str) -> tuple[int | None, list[int]]:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, embedder):
     from indexer.pipeline import Indexer
-    from indexer.readers import read_sources
+    from indexer.sources.readers import read_sources
 
     root = tmp_path_factory.mktemp("incremental")
     corpus = write_jsonl(root / "corpus.jsonl", _records())
@@ -68,7 +68,7 @@ def built(tmp_path_factory, embedder):
 
 def test_unchanged_corpus_embeds_nothing_and_loads_no_model(built, embedder):
     from indexer.pipeline import Indexer
-    from indexer.readers import read_sources
+    from indexer.sources.readers import read_sources
 
     root, corpus = built
     counter = CountingEmbedder(embedder)
@@ -83,7 +83,7 @@ def test_unchanged_corpus_embeds_nothing_and_loads_no_model(built, embedder):
 
 def test_a_changed_article_is_re_embedded_and_its_old_passages_are_gone(built, embedder):
     from indexer.pipeline import Indexer
-    from indexer.readers import read_sources
+    from indexer.sources.readers import read_sources
     from search import Searcher, SearchOptions
 
     root, _ = built
@@ -124,7 +124,7 @@ def test_a_changed_article_is_re_embedded_and_its_old_passages_are_gone(built, e
 
 def test_delete_removes_from_vectors_fts_and_metadata(built, embedder):
     from indexer.pipeline import Indexer
-    from indexer.vectors.faiss_backend import FaissStore
+    from indexer.store.vectors.faiss_backend import FaissStore
     from search import Searcher, SearchOptions
 
     root, _ = built
@@ -159,7 +159,7 @@ def test_delete_removes_from_vectors_fts_and_metadata(built, embedder):
 def test_an_older_format_is_refused_with_what_to_run(built, embedder, tmp_path):
     from indexer.errors import NotAnIndex
     from indexer.pipeline import Indexer
-    from indexer.store import FORMAT_VERSION, IndexStore
+    from indexer.store.index_store import FORMAT_VERSION, IndexStore
     from search import Searcher
 
     root, _ = built

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import tantivy
 
-from indexer.embed import Embedder
-from indexer.lexical import LexicalIndex
-from indexer.store import IndexStore
+from indexer.models.embed import Embedder
+from indexer.store.index_store import IndexStore
+from indexer.store.lexical import LexicalIndex
 from search.query import query_words
 from tests.conftest import ROOT, SEED_QUERY
 

@@ -71,7 +71,7 @@ def _contents(index: Path) -> tuple[list, list, np.ndarray]:
 
 
 def _same_index(local: Path, ray: Path) -> None:
-    from indexer.embed import Embedder
+    from indexer.models.embed import Embedder
     from search import Searcher, SearchOptions
 
     (la, lp, lv), (ra, rp, rv) = _contents(local), _contents(ray)

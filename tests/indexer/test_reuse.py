@@ -21,7 +21,7 @@ def _vectors(index: Path) -> dict[tuple[str, int], bytes]:
 
 def test_identical_passages_are_encoded_once(tmp_path, embedder):
     from indexer.pipeline import IndexConfig, Indexer
-    from indexer.readers import read_sources
+    from indexer.sources.readers import read_sources
 
     originals = _records(3)
     copies = [{**r, "id": r["_id"] + "-wire"} for r in originals]  # the same story under other ids
@@ -47,7 +47,7 @@ def test_identical_passages_are_encoded_once(tmp_path, embedder):
 
 def test_deleting_the_original_keeps_the_copy_whole(tmp_path, embedder):
     from indexer.pipeline import IndexConfig, Indexer
-    from indexer.readers import read_sources
+    from indexer.sources.readers import read_sources
     from search import Searcher
 
     record = _records(1)[0]
@@ -71,7 +71,7 @@ def test_deleting_the_original_keeps_the_copy_whole(tmp_path, embedder):
 
 def test_without_reuse_every_passage_is_encoded(tmp_path, embedder):
     from indexer.pipeline import IndexConfig, Indexer
-    from indexer.readers import read_sources
+    from indexer.sources.readers import read_sources
 
     record = _records(1)[0]
     counting = CountingEmbedder(embedder)

@@ -30,7 +30,7 @@ def _token(batch: int) -> str:
 
 
 def _batch(batch: int) -> list:
-    from indexer.article import Article
+    from indexer.sources.article import Article
 
     return [Article(id=f"batch{batch}-{j}", title=f"Report {j} on {TOPICS[(batch + j) % len(TOPICS)]}",
                     text=(f"Officials discussed {TOPICS[(batch + j) % len(TOPICS)]} on day {batch}. "
@@ -149,7 +149,7 @@ def test_a_reader_in_another_process_sees_committed_batches(live_index, embedder
 
     script = (
         "import sys, time\n"
-        "from indexer.store import IndexStore\n"
+        "from indexer.store.index_store import IndexStore\n"
         "store = IndexStore.open(sys.argv[1])\n"
         "n, deadline = 0, time.monotonic() + 90\n"
         "while n < 9 and time.monotonic() < deadline:\n"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from indexer.article import Article
-from indexer.dedup import signature, similarity
+from indexer.enrich.dedup import signature, similarity
 from indexer.pipeline import Indexer
+from indexer.sources.article import Article
 from search import Searcher, SearchOptions
 
 WIRE = (

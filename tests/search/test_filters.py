@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from indexer.article import Article
-from indexer.chunk import sentence_spans
 from indexer.pipeline import IndexConfig, Indexer
+from indexer.sources.article import Article
+from indexer.sources.chunk import sentence_spans
 from search import MODES, Filters, Searcher, SearchOptions
 from search import retrieve as searcher_module
 from tests.conftest import DATA

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from indexer.snapshot import ArticleRow
+from indexer.store.snapshot import ArticleRow
 from search import SearchOptions
 from search.news import news_order, recency_multiplier
 from search.present import best_sentences, highlight, term_pattern

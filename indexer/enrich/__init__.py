@@ -1,0 +1,1 @@
+"""What follows a commit: the stages that enrich committed articles (near-duplicate groups, stories)."""

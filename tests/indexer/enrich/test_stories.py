@@ -1,0 +1,198 @@
+"""The online story clusterer on small synthetic articles: ids, merges, removal, restarts, time windows."""
+
+import math
+
+import numpy as np
+import pytest
+
+from indexer.enrich.stories import (
+    Assignment,
+    StoryClusterer,
+    StoryFeatures,
+    StoryParams,
+    Terms,
+    article_features,
+    day_number,
+    terms_of,
+)
+
+DIM = 16
+
+
+def unit(seed: int, base: np.ndarray | None = None, noise: float = 0.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    v = rng.normal(size=DIM) if base is None else base + noise * rng.normal(size=DIM)
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+TOPICS = {
+    "quake": "earthquake magnitude Sulawesi Indonesia tsunami warning rescuers collapsed buildings",
+    "rehab": "Lindsay Lohan rehab Betty Ford Center probation court judge actress",
+    "oscars": "Academy Awards ceremony Oscar best picture host nominations Hollywood",
+}
+CENTERS = {name: unit(i) for i, name in enumerate(TOPICS)}
+
+
+def article(rowid: int, topic: str, day: float = 100.0, extra: str = "", seed: int | None = None) -> StoryFeatures:
+    seed = rowid if seed is None else seed
+    vector = unit(seed, CENTERS[topic], noise=0.05)
+    text = f"{TOPICS[topic]} {extra} report number {rowid}"
+    return article_features(rowid, day, f"{topic} news", text, vector[None, :])
+
+
+def test_terms_round_trip_and_ignore_stop_words():
+    t = terms_of("The Quake", "the quake hit the city; the quake was strong. 6.1")
+    assert Terms.from_bytes(t.to_bytes()) == t
+    assert len(t.idx) == len(set(t.idx.tolist())) == 6  # quake city hit strong 6 1
+    assert np.all(np.diff(t.idx) > 0)
+    assert Terms.from_bytes(terms_of("", "").to_bytes()) == terms_of("", "")
+    with pytest.raises(ValueError):
+        Terms.from_bytes(t.to_bytes()[:-1])
+
+
+def test_article_vector_is_normalised_mean_of_passages():
+    passages = np.array([[1, 0, 0], [0, 1, 0]], dtype=np.float32)
+    f = article_features(1, 0.0, "t", "x", passages)
+    assert np.allclose(f.vector, np.array([1, 1, 0]) / np.sqrt(2))
+    assert f.vector.dtype == np.float32
+    empty = article_features(2, 0.0, "t", "", np.zeros((0, 3), dtype=np.float32))
+    assert not empty.vector.any()
+
+
+def test_day_number():
+    assert day_number("1970-01-02") == 1.0
+    assert day_number("1970-01-03T12:00:00Z") == 2.5
+    assert math.isnan(day_number("")) and math.isnan(day_number("garbage"))
+
+
+def test_ids_are_stable_as_stories_grow():
+    c = StoryClusterer()
+    first = c.add(article(1, "quake"))
+    assert first == Assignment(1)
+    assert c.add(article(2, "rehab")).story == 2
+    for rowid in range(3, 9):
+        topic = "quake" if rowid % 2 else "rehab"
+        assert c.add(article(rowid, topic)).story == (1 if topic == "quake" else 2)
+    assert c.stories() == {1: [1, 3, 5, 7], 2: [2, 4, 6, 8]}
+    assert c.story_of(7) == 1 and len(c) == 8
+
+
+def test_merge_keeps_the_older_id_and_is_reported():
+    # Two events' articles (disjoint words, different vectors) and a bridge made of both, nearer the first:
+    # the bridge links to story 1 at ~0.82 and to story 2 at ~0.52, and the stories' average link with the
+    # bridge in story 1 is (sim(1, 2) + sim(5, 2)) / 2 = (-0.06 + 0.52) / 2 ~ 0.23.
+    a = "alpha bravo charlie delta echo foxtrot"
+    b = "golf hotel india juliet kilo lima"
+    va, vb = unit(10), unit(11)
+    mix = 0.55 * va + 0.45 * vb
+    bridge = StoryFeatures(5, 0.0, (mix / np.linalg.norm(mix)).astype(np.float32), terms_of("", f"{a} {a} {b}"))
+
+    def two_stories(threshold: float) -> StoryClusterer:
+        c = StoryClusterer(StoryParams(threshold=threshold))
+        assert c.add(StoryFeatures(1, 0.0, va, terms_of("", a))) == Assignment(1)
+        assert c.add(StoryFeatures(2, 0.0, vb, terms_of("", b))) == Assignment(2)
+        return c
+
+    c = two_stories(0.3)  # the bridge passes for both stories, but their average link (0.23) does not
+    assert c.add(bridge) == Assignment(1)
+    assert c.stories() == {1: [1, 5], 2: [2]}
+    c = two_stories(0.2)  # now it does: story 2 is absorbed by the older story 1, and the merge is reported
+    assert c.add(bridge) == Assignment(1, ((2, 1),))
+    assert c.stories() == {1: [1, 2, 5]}
+    assert c.assignments() == {1: 1, 2: 1, 5: 1}
+
+
+def test_newer_story_absorbed_even_when_the_article_joins_it():
+    c = StoryClusterer(StoryParams(threshold=0.2))
+    a, b = "alpha bravo charlie delta echo foxtrot", "golf hotel india juliet kilo lima"
+    va, vb = unit(10), unit(11)
+    c.add(StoryFeatures(1, 0.0, va, terms_of("", a)))
+    c.add(StoryFeatures(2, 0.0, vb, terms_of("", b)))
+    # Nearer story 2 (the newer): it joins 2, then 2 merges into the older 1, which keeps its id.
+    mix = 0.45 * va + 0.55 * vb
+    result = c.add(StoryFeatures(3, 0.0, (mix / np.linalg.norm(mix)).astype(np.float32),
+                                 terms_of("", f"{a} {b} {b}")))
+    assert result == Assignment(1, ((2, 1),))
+    assert c.story_of(2) == 1 and c.story_of(3) == 1
+
+
+def test_remove_then_add():
+    c = StoryClusterer()
+    for rowid in (1, 2, 3):
+        c.add(article(rowid, "quake"))
+    c.remove(1)  # the founder leaves: the story keeps its id
+    assert c.stories() == {1: [2, 3]} and len(c) == 2
+    assert c.add(article(4, "quake")).story == 1
+    c.remove(2), c.remove(3), c.remove(4)
+    assert c.stories() == {} and len(c) == 0
+    c.remove(99)  # unknown: nothing happens
+    assert c.add(article(5, "quake")).story == 5  # an empty story is gone; a new one opens
+    # an update re-adds the same rowid: it is replaced, not duplicated
+    assert c.add(article(5, "quake", extra="corrected")).story == 5
+    assert len(c) == 1
+    assert int(c._df.sum()) == len(article(5, "quake", extra="corrected").terms.idx)  # df counts it once
+
+
+def _stream(n: int = 60) -> list[StoryFeatures]:
+    topics = list(TOPICS)
+    rng = np.random.default_rng(7)
+    out = []
+    for rowid in range(1, n + 1):
+        topic = topics[int(rng.integers(0, 3))]
+        event = int(rng.integers(0, 2))  # two events per topic, told apart by their names and places
+        extra = ["Palu Donggala Friday", "Aceh Banda Monday"][event] + f" {topic}{event}"
+        out.append(article(rowid, topic, day=100.0 + rowid / 20, extra=extra))
+    return out
+
+
+def test_load_round_trip_matches_never_restarting():
+    stream = _stream()
+    once = StoryClusterer()
+    results = [once.add(f) for f in stream]
+    # restart after every 10 articles, from what a store would keep: features and story ids
+    stored: dict[int, int] = {}
+    by_rowid = {f.rowid: f for f in stream}
+    restarted_results = []
+    for start in range(0, len(stream), 10):
+        c = StoryClusterer()
+        c.load((by_rowid[r], s) for r, s in sorted(stored.items()))
+        for f in stream[start:start + 10]:
+            result = c.add(f)
+            restarted_results.append(result)
+            stored[f.rowid] = result.story
+            for gone, keep in result.merged:
+                stored = {r: keep if s == gone else s for r, s in stored.items()}
+    assert restarted_results == results
+    assert stored == once.assignments()
+    # features survive the round trip through bytes
+    f = stream[0]
+    again = StoryFeatures(f.rowid, f.day, f.vector.copy(), Terms.from_bytes(f.terms.to_bytes()))
+    assert again.terms == f.terms
+
+
+def test_time_window_separates_far_apart_dates():
+    c = StoryClusterer(StoryParams(window_days=3.0))
+    assert c.add(article(1, "quake", day=100.0)).story == 1
+    assert c.add(article(2, "quake", day=102.5)).story == 1  # inside the window
+    assert c.add(article(3, "quake", day=200.0)).story == 3  # the same words months later: a new story
+    assert c.add(article(4, "quake", day=99.5)).story == 1  # late arrival dated back into the first
+    assert c.add(article(5, "quake", day=105.0)).story == 1  # 5 days from the first, 2.5 from article 2
+    assert c.add(article(6, "quake", day=109.0)).story == 6  # 4 days from the nearest (105): out of reach
+
+
+def test_deterministic():
+    stream = _stream(40)
+    runs = []
+    for _ in range(2):
+        c = StoryClusterer()
+        runs.append([c.add(f) for f in stream])
+    assert runs[0] == runs[1]
+
+
+def test_an_undated_article_joins_a_dated_story():
+    """Undated coverage can be of any day: it is compared with every article, whatever its date."""
+    c = StoryClusterer(StoryParams())
+    assert c.add(article(1, "quake", day=100.0)).story == 1
+    assert c.add(article(2, "quake", day=float("nan"))).story == 1
+    assert c.add(article(3, "quake", day=500.0)).story == 3  # far from day 100: a story of its own
+    assert c.story_of(2) == 1

@@ -1,0 +1,124 @@
+"""Stories in a real index: assigned in the article's own transaction, stable under growth, updates,
+deletes and restarts, re-clustered on demand."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from indexer.enrich import story_store
+from indexer.pipeline import Indexer
+from indexer.sources.readers import read_sources
+from indexer.store.index_store import IndexStore
+from tests.conftest import DATA, write_jsonl
+
+ARTICLES = [json.loads(line) for line in
+            (DATA / "ecbplus" / "corpus.jsonl").read_text(encoding="utf-8").splitlines()[:40]]
+
+
+def _articles(records: list[dict], tmp_path, name: str) -> list:
+    return [a for a in read_sources([str(write_jsonl(tmp_path / f"{name}.jsonl", records))])]
+
+
+def _stories(folder) -> dict[str, int]:
+    store = IndexStore.open(folder)
+    try:
+        with store.snapshot() as snap:
+            return {article_id: story for _, article_id, _, story in snap.story_members()}
+    finally:
+        store.close()
+
+
+def _resolve(folder, story: int) -> int | None:
+    store = IndexStore.open(folder)
+    try:
+        with store.snapshot() as snap:
+            return snap.resolve_story(story)
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def grown(tmp_path_factory, embedder):
+    """An index of 20 articles, then 20 more in a second run: (folder, stories after the first run)."""
+    tmp = tmp_path_factory.mktemp("stories")
+    folder = tmp / "idx"
+    with Indexer(folder, embedder=embedder) as indexer:
+        indexer.add(_articles(ARTICLES[:20], tmp, "first"))
+    first = _stories(folder)
+    story_store._CACHE.clear()  # the second run starts as a new process would: from the database
+    with Indexer(folder, embedder=embedder) as indexer:
+        indexer.add(_articles(ARTICLES[20:], tmp, "second"))
+    return folder, first
+
+
+def test_every_article_has_a_story_named_by_its_founder(grown):
+    folder, _ = grown
+    stories = _stories(folder)
+    assert len(stories) == 40 and all(stories.values())
+    store = IndexStore.open(folder)
+    with store.snapshot() as snap:
+        rowids = {article_id: rowid for rowid, article_id, _, _ in snap.story_members()}
+    store.close()
+    for story in set(stories.values()):  # a story's id is the rowid of its earliest member
+        assert story == min(rowids[a] for a, s in stories.items() if s == story)
+    assert 1 < len(set(stories.values())) < 40
+
+
+def test_ids_are_stable_as_the_index_grows(grown):
+    folder, first = grown
+    now = _stories(folder)
+    for article_id, story in first.items():
+        assert _resolve(folder, story) == now[article_id], f"{article_id}: story {story} was lost"
+    assert _resolve(folder, 10**9) is None
+
+
+def test_a_restart_decides_as_a_process_that_never_stopped(grown, tmp_path, embedder):
+    folder, _ = grown
+    twin = tmp_path / "twin"
+    with Indexer(twin, embedder=embedder) as indexer:  # one process, the clusterer kept between the runs
+        indexer.add(_articles(ARTICLES[:20], tmp_path, "first"))
+        indexer.add(_articles(ARTICLES[20:], tmp_path, "second"))
+    assert _stories(twin) == _stories(folder)
+
+
+def test_updates_and_deletes_keep_stories_consistent(grown, tmp_path, embedder):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(grown[0], folder)
+    before = _stories(folder)
+    story = max(set(before.values()), key=lambda s: sum(v == s for v in before.values()))
+    members = sorted(a for a, s in before.items() if s == story)
+    assert len(members) >= 2
+    changed = dict(next(r for r in ARTICLES if r["_id"] == members[0]))
+    changed["text"] += " Officials confirmed the details later on Friday."
+    with Indexer(folder, embedder=embedder) as indexer:
+        indexer.add(_articles([changed], tmp_path, "update"))
+        assert indexer.delete([members[1]]) == 1
+    after = _stories(folder)
+    assert members[1] not in after and after[members[0]]  # deleted; the update is in a story
+    for article_id in after:  # everyone else keeps their story, or the story a merge folded it into
+        if article_id not in members[:2]:
+            assert _resolve(folder, before[article_id]) == after[article_id], article_id
+
+
+def test_rebuild_reclusters_and_keeps_old_ids_resolvable(grown, tmp_path):
+    import shutil
+    from dataclasses import replace
+
+    folder = tmp_path / "rebuild"
+    shutil.copytree(grown[0], folder)
+    before = _stories(folder)
+    store = IndexStore.create_or_open(folder, IndexStore.open(folder).manifest, lock=True)
+    try:
+        count = store.rebuild_stories(replace(store.story_params(), threshold=0.9))  # stricter: more stories
+    finally:
+        store.close()
+    after = _stories(folder)
+    assert count == len(set(after.values())) >= len(set(before.values()))
+    assert all(after.values())
+    for article_id, story in before.items():
+        assert _resolve(folder, story) is not None, f"old story {story} of {article_id} leads nowhere"
+    assert IndexStore.open(folder).manifest.stories["threshold"] == 0.9

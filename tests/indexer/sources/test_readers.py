@@ -1,0 +1,106 @@
+"""Each supported input format read into Articles, with their metadata and stable ids."""
+
+from __future__ import annotations
+
+import json
+
+from indexer.sources.article import Article, Problem, canonical_url, normalize_date, stable_id
+from indexer.sources.readers import read_sources
+
+RSS = """<?xml version="1.0"?>
+<rss version="2.0"><channel><title>Wire Daily</title><language>en</language>
+<item><title>Floods hit Dhaka</title><link>https://wire.example/floods?utm_source=x</link>
+<pubDate>Tue, 03 Sep 2024 10:00:00 GMT</pubDate>
+<description>&lt;p&gt;Rivers rose across &lt;b&gt;Bangladesh&lt;/b&gt;
+after monsoon rains.&lt;/p&gt;</description></item>
+<item><title>Markets calm</title><link>https://wire.example/markets</link>
+<description>Stocks were steady on Tuesday.</description></item>
+</channel></rss>"""
+
+ATOM = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Atom News</title>
+<entry><id>urn:atom:1</id><title>Election results</title><link href="https://atom.example/e"/>
+<updated>2024-11-06T08:00:00+01:00</updated>
+<content type="html">&lt;p&gt;The count finished overnight.&lt;/p&gt;</content>
+</entry></feed>"""
+
+HTML = """<html><head><title>Quake shakes Lima</title><meta property="og:site_name" content="Andes Post">
+<meta name="date" content="2024-03-02"><style>.x{color:red}</style><script>var secret = 1;</script></head>
+<body><article><h1>Quake shakes Lima</h1>
+<p>A magnitude 6.1 earthquake shook the Peruvian capital on Saturday, officials said.</p>
+<p>No deaths were reported, and the airport reopened after an inspection of its runways.</p>
+</article></body></html>"""
+
+
+def _articles(items):
+    return [i for i in items if isinstance(i, Article)]
+
+
+def test_jsonl_fields_aliases_and_metadata(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text(json.dumps({"_id": "b1", "title": "T", "body": "Body text.", "link": "https://x.example/a",
+                                "outlet": "X", "date": "2024-01-02", "lang": "en", "section": "world"}) + "\n")
+    [article] = _articles(read_sources([str(path)]))
+    assert (article.id, article.title, article.text, article.url, article.source, article.published,
+            article.language) == ("b1", "T", "Body text.", "https://x.example/a", "X", "2024-01-02", "en")
+    assert article.metadata == {"section": "world"}
+
+
+def test_csv_with_header_and_quoted_newlines(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text('id,title,text,source\n1,One,"First line\nsecond line",Wire\n2,Two,Plain,Wire\n')
+    items = list(read_sources([str(path)]))
+    assert [a.id for a in _articles(items)] == ["1", "2"]
+    assert _articles(items)[0].text == "First line\nsecond line"
+
+
+def test_csv_row_with_extra_fields_names_its_line(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text("id,title,text\n1,One,Fine\n2,Two,Bad,extra\n")
+    problems = [i for i in read_sources([str(path)]) if isinstance(i, Problem)]
+    assert len(problems) == 1 and problems[0].where.endswith("a.csv:3")
+
+
+def test_folder_of_txt_md_html(tmp_path):
+    (tmp_path / "one.txt").write_text("Headline one\n\nBody of the first story.")
+    (tmp_path / "two.md").write_text("# Headline two\n\nBody of the second story.")
+    (tmp_path / "three.html").write_text(HTML)
+    (tmp_path / "LICENSE").write_text("not news")
+    articles = {a.title: a for a in _articles(read_sources([str(tmp_path)]))}
+    assert set(articles) == {"Headline one", "Headline two", "Quake shakes Lima"}
+    quake = articles["Quake shakes Lima"]
+    assert "earthquake shook the Peruvian capital" in quake.text
+    assert "secret" not in quake.text and "color" not in quake.text
+    assert quake.published == "2024-03-02"
+    assert quake.id.startswith("sha1:")
+
+
+def test_rss_and_atom_feed_files(tmp_path):
+    (tmp_path / "wire.rss").write_text(RSS)
+    (tmp_path / "news.atom").write_text(ATOM)
+    articles = {a.title: a for a in _articles(read_sources([str(tmp_path / "wire.rss"), str(tmp_path / "news.atom")]))}
+    floods = articles["Floods hit Dhaka"]
+    assert floods.source == "Wire Daily" and floods.published == "2024-09-03T10:00:00Z"
+    assert floods.text == "Rivers rose across Bangladesh after monsoon rains."
+    assert floods.id == "https://wire.example/floods"  # canonical URL: tracking parameter dropped
+    election = articles["Election results"]
+    assert election.id == "urn:atom:1" and election.published == "2024-11-06T07:00:00Z"
+    assert election.text == "The count finished overnight."
+
+
+def test_missing_and_unknown(tmp_path):
+    (tmp_path / "notes.docx").write_bytes(b"PK\x03\x04")
+    problems = [str(p) for p in read_sources([str(tmp_path / "nope.jsonl"), str(tmp_path / "notes.docx")])]
+    assert problems[0].endswith("nope.jsonl: no such file or folder")
+    assert "unknown file type '.docx'" in problems[1]
+
+
+def test_dates_and_ids():
+    assert normalize_date("2013-05-03") == "2013-05-03"
+    assert normalize_date("2013-05-03T10:00:00+02:00") == "2013-05-03T08:00:00Z"
+    assert normalize_date("Fri, 03 May 2013 10:00:00 GMT") == "2013-05-03T10:00:00Z"
+    assert normalize_date("May 03, 2013") == "2013-05-03"
+    assert normalize_date("not a date") == ""
+    assert normalize_date("2013-02-30") == ""
+    assert canonical_url("HTTPS://Example.COM/a/?utm_medium=x&id=3#top") == "https://example.com/a?id=3"
+    assert stable_id("", "t", "x") == stable_id("", "t", "x") != stable_id("", "t", "y")
