@@ -30,7 +30,7 @@ import numpy as np
 from tests.indexer.crawl.test_watch import FeedServer, Route, page, rss, story
 from tests.indexer.store.test_crash import Server
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 FEEDS, ITEMS, VARIANTS = 4, 5, 3
 KILLS = 20  # at least this many SIGKILLs,
 WRITING_KILLS = 8  # at least this many after the killed run had committed a feed

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BATCH = 4
 KILLS = 50  # at least this many SIGKILLs in all,
 WRITING_KILLS = 30  # and at least this many after the killed run had committed a batch
