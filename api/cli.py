@@ -49,6 +49,7 @@ def index_config(args: argparse.Namespace, **more):
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    from indexer.crawl.articles import UrlReader
     from indexer.pipeline import Indexer
     from indexer.sources.readers import read_sources
 
@@ -60,8 +61,10 @@ def cmd_index(args: argparse.Namespace) -> int:
 
         report = index_on_ray(args.sources, args.index, args.ray, config, progress=not args.quiet)
     else:
-        with Indexer(args.index, config) as indexer:
-            report = indexer.add(read_sources(args.sources, config.max_chars), progress=not args.quiet)
+        # URLs go through the watcher's guarded fetcher and feed parser: one article per story on both paths.
+        with UrlReader(allow_private=args.allow_private, contact=args.contact, max_chars=config.max_chars) as urls, \
+                Indexer(args.index, config) as indexer:
+            report = indexer.add(read_sources(args.sources, config.max_chars, read_url=urls), progress=not args.quiet)
     for problem in report.problems:
         print(f"skipped {problem}", file=sys.stderr)
     print(report.summary(), file=sys.stderr)
@@ -195,9 +198,16 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from api.app import serve
+    from dataclasses import replace
 
-    serve(args.index, host=args.host, port=args.port, feeds=args.watch, allow_private=args.allow_private)
+    from api.app import serve
+    from api.settings import Settings
+
+    settings = Settings.from_env()
+    if args.contact:
+        settings = replace(settings, contact=args.contact)
+    serve(args.index, host=args.host, port=args.port, settings=settings, feeds=args.watch,
+          allow_private=args.allow_private)
     return EXIT_OK
 
 
@@ -205,7 +215,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from indexer.crawl.watch import watch
 
     report = watch(args.feeds, args.index, once=args.once, interval=args.interval,
-                   allow_private=args.allow_private, progress=not args.quiet)
+                   allow_private=args.allow_private, progress=not args.quiet, contact=args.contact)
     for feed in report.feeds:
         for problem in ([feed.error] if feed.failed else []) + feed.problems:
             print(f"{feed.url}: {problem}", file=sys.stderr)
@@ -252,6 +262,24 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--context", choices=CONTEXTS, help="what the model sees beside a passage (default title)")
 
 
+def _contact(text: str) -> str:
+    from indexer.crawl.fetch import check_contact
+
+    try:
+        return check_contact(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_crawl_args(p: argparse.ArgumentParser, contact_default: str | None) -> None:
+    """What every command that fetches takes: the private-address switch and the operator's contact."""
+    p.add_argument("--allow-private", action="store_true",
+                   help="let URLs and feeds point at loopback or private addresses (refused by default)")
+    p.add_argument("--contact", type=_contact, default=contact_default, metavar="EMAIL_OR_URL",
+                   help="who runs this crawler, sent in every request's User-Agent so a site can reach you "
+                   "(default: $NEWSEARCH_CONTACT)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from indexer.settings import BACKENDS
     from indexer.store.vectors.faiss_backend import INDEX_TYPES
@@ -260,9 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("index", help="index JSONL/CSV/JSON files, folders of .txt/.md/.html, RSS/Atom feeds")
-    p.add_argument("sources", nargs="+", help="files, folders or feed URLs")
+    p.add_argument("sources", nargs="+", help="files, folders, feed URLs or page URLs")
     _add_index_arg(p)
     _add_model_args(p)
+    _add_crawl_args(p, os.environ.get("NEWSEARCH_CONTACT"))
     p.add_argument("--index-type", choices=INDEX_TYPES,
                    help="vector index type; a new index defaults to auto (exact below 20,000 passages, then IVF), "
                    "an existing one keeps its own")
@@ -340,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--watch", type=Path, metavar="FEEDS", help="also follow these feeds (see `newsearch watch`)")
-    p.add_argument("--allow-private", action="store_true", help="let feeds point at private or loopback addresses")
+    _add_crawl_args(p, None)  # the server's settings read $NEWSEARCH_CONTACT themselves
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("watch", help="follow RSS/Atom feeds into an index: poll politely, index what is new")
@@ -348,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index_arg(p)
     p.add_argument("--once", action="store_true", help="poll every feed once and exit (exit 1 if any failed)")
     p.add_argument("--interval", default=None, help="time between polls of a feed, e.g. 15m (default 15m)")
-    p.add_argument("--allow-private", action="store_true", help="let feeds point at private or loopback addresses")
+    _add_crawl_args(p, os.environ.get("NEWSEARCH_CONTACT"))
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_watch)
 

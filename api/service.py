@@ -60,7 +60,8 @@ class Service:
         from indexer.crawl.watch import watch
 
         try:
-            watch(self.feeds, self.index_dir, stop=self._stop_watching, allow_private=self.allow_private)
+            watch(self.feeds, self.index_dir, stop=self._stop_watching, allow_private=self.allow_private,
+                  contact=self.settings.contact or None)
         except Exception:  # noqa: BLE001 - the server keeps answering; /health shows the feeds going stale
             log.exception("newsearch: the feed watcher stopped")
 

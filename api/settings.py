@@ -35,8 +35,13 @@ class Settings:
     max_body_bytes: int = MAX_BODY_BYTES
     max_articles: int = MAX_ARTICLES_PER_POST
     write_wait_seconds: float = WRITE_WAIT_SECONDS
+    contact: str = ""  # the operator's email or URL, in the User-Agent of the feed watcher's requests
 
     @classmethod
     def from_env(cls) -> Settings:
+        from indexer.crawl.fetch import check_contact
+
         origins = tuple(o.strip() for o in os.environ.get("NEWSEARCH_CORS_ORIGINS", "").split(",") if o.strip())
-        return cls(api_key=secret("NEWSEARCH_API_KEY"), read_key=secret("NEWSEARCH_READ_KEY"), cors_origins=origins)
+        contact = os.environ.get("NEWSEARCH_CONTACT", "").strip()
+        return cls(api_key=secret("NEWSEARCH_API_KEY"), read_key=secret("NEWSEARCH_READ_KEY"), cors_origins=origins,
+                   contact=check_contact(contact) if contact else "")

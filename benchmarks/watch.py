@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/watch.py [--feeds 200] [--items 50] [--interval 10] [--publish-seconds 40]
 
-The server is the tests' FeedServer (tests/indexer/crawl/test_watch.py): half the feeds carry full text, half a
+The server is indexer.crawl.testing.FeedServer (127.0.0.1 only): half the feeds carry full text, half a
 teaser whose page the watcher fetches and extracts with trafilatura; every feed answers ETag /
 If-None-Match. Three phases, all with the real model (the default encoder):
 
@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RESULTS = Path(__file__).resolve().parent / "results"
 
+from indexer.crawl.testing import FeedServer, Route, page, rss, story  # noqa: E402
 from indexer.crawl.watch import WatchLimits, watch  # noqa: E402
-from tests.indexer.crawl.test_watch import FeedServer, Route, page, rss, story  # noqa: E402
 
 
 def build(server: FeedServer, feeds: int, items: int) -> dict[int, list[dict]]:

@@ -1,29 +1,34 @@
-"""Polite, bounded HTTP for the feed watcher: every URL is untrusted and every host is someone else's.
+"""Polite, bounded HTTP for the crawler: every URL is untrusted and every host is someone else's.
 
-One `Fetcher` serves a whole watcher. Per host (scheme + host + port) it keeps one request in flight and a
-minimum delay between requests, remembers a Retry-After, and caches robots.txt. Every response is read
-under a byte cap that also counts decompressed bytes (we decompress ourselves, with a bound), under a
-total deadline as well as socket timeouts, and redirects are followed by hand so that each hop is checked
-by `check_url` and counted.
+One `Fetcher` serves a whole watcher (or one `newsearch index URL` run). Per host (scheme + host + port) it
+keeps one request in flight and a minimum delay between requests, remembers a Retry-After, and caches
+robots.txt. Every response is read under a byte cap that also counts decompressed bytes (we decompress
+ourselves, with a bound), under a total deadline as well as socket timeouts, and redirects are followed by
+hand so that each hop is checked by `check_url` and counted. Addresses are checked where the connection is
+made: the transport resolves a name once, refuses it unless every address is public, and connects to one
+of those very addresses (`PinnedBackend`), so a second DNS answer (DNS rebinding) never reaches a socket.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
+import ssl
 import threading
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from importlib.metadata import PackageNotFoundError, version
 from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
+import httpcore
 import httpx
 
-USER_AGENT = "newsearch/0.1 (feed watcher; +https://github.com/newsearch/newsearch/blob/main/docs/watch.md)"
 ROBOTS_AGENT = "newsearch"
 MAX_REDIRECTS = 5
 MAX_ROBOTS_BYTES = 512 * 1024
@@ -31,10 +36,37 @@ MAX_HOSTS = 4096  # per-host bookkeeping is forgotten oldest first beyond this: 
 ROBOTS_TTL = 3600.0
 MAX_CRAWL_DELAY = 60.0
 _NOT_PUBLIC = ("is_private", "is_loopback", "is_link_local", "is_multicast", "is_reserved", "is_unspecified")
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+def _version() -> str:
+    try:
+        return version("newsearch")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "0+unknown"
+
+
+def check_contact(contact: str) -> str:
+    """`contact` if it is an email address or an http(s) URL with a host, else ValueError: it goes into a
+    header, so nothing but those (no spaces, no parentheses, no control characters) is let through."""
+    contact = contact.strip()
+    parts = urlsplit(contact)
+    url = parts.scheme in ("http", "https") and bool(parts.hostname)
+    if not (_EMAIL.match(contact) or url) or any(c.isspace() or c in "()" or not c.isprintable() or ord(c) > 126
+                                                  for c in contact):
+        raise ValueError(f"contact {contact!r} is neither an email address nor an http(s) URL")
+    return contact
+
+
+def user_agent(contact: str | None = None) -> str:
+    """`newsearch/<version>`, with `(+contact)` when the operator gives one: a site owner who sees the
+    requests reaches whoever runs this crawler, not the authors of newsearch."""
+    base = f"newsearch/{_version()}"
+    return f"{base} (+{check_contact(contact)})" if contact else base
 
 
 class UnsafeURL(ValueError):
-    """A URL the watcher will not fetch: not http(s), no host, or (by default) a non-public address."""
+    """A URL the crawler will not fetch: not http(s), no host, or (by default) a non-public address."""
 
 
 def _resolve(host: str) -> list[str]:
@@ -49,13 +81,10 @@ def _public(address: str) -> bool:
     return not any(getattr(ip, flag) for flag in _NOT_PUBLIC) and ip.is_global
 
 
-def check_url(url: str, allow_private: bool = False) -> str:
-    """`url` if the watcher may fetch it, else `UnsafeURL` saying why.
-
-    Only http and https; no user:password; and unless `allow_private`, every address the host resolves to
-    must be public (no loopback, private, link-local, multicast or reserved range), so a feed cannot point
-    the watcher at the machine's own services or its cloud metadata endpoint. The check runs before every
-    request and every redirect hop (a name that re-resolves between check and connect is not covered)."""
+def check_url(url: str) -> str:
+    """`url` if its form lets the crawler fetch it, else `UnsafeURL` saying why: only http and https, with
+    a host, no user:password, a real port. Run before every request and every redirect hop; the address
+    rule is `checked_addresses`, applied where the connection is made."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -69,19 +98,64 @@ def check_url(url: str, allow_private: bool = False) -> str:
         raise UnsafeURL("URLs with user names or passwords are not fetched")
     if port == 0:
         raise UnsafeURL("port 0 is not a port")
-    if allow_private:
-        return url
-    try:
-        addresses = [parts.hostname] if _is_ip(parts.hostname) else _resolve(parts.hostname)
-    except (OSError, UnicodeError) as exc:
-        raise UnsafeURL(f"cannot resolve {parts.hostname}: {exc}") from None
-    if not addresses:
-        raise UnsafeURL(f"{parts.hostname} resolves to no address")
-    for address in addresses:
-        if not _public(address):
-            raise UnsafeURL(f"{parts.hostname} is a loopback, private or link-local address ({address}); "
-                            "set allow_private to fetch from local networks")
     return url
+
+
+def checked_addresses(host: str, allow_private: bool = False) -> list[str]:
+    """The addresses to connect to for `host`, resolved once; `UnsafeURL` unless every one is public (no
+    loopback, private, link-local, multicast or reserved range, IPv4-mapped IPv6 included), so a feed
+    cannot point the crawler at the machine's own services or its cloud metadata endpoint.
+    `allow_private` lifts the address rule (the tests' 127.0.0.1 servers). OSError: the name does not
+    resolve. A name with one private address among public ones is refused whole."""
+    addresses = [host] if _is_ip(host) else list(dict.fromkeys(_resolve(host)))
+    if not addresses:
+        raise OSError(f"{host} resolves to no address")
+    if not allow_private:
+        for address in addresses:
+            if not _public(address):
+                raise UnsafeURL(f"{host} is a loopback, private or link-local address ({address}); pass "
+                                "--allow-private (allow_private=True) to fetch from local networks")
+    return addresses
+
+
+class PinnedBackend(httpcore.SyncBackend):
+    """httpcore's sockets, connected only to the addresses `checked_addresses` returned for the name.
+
+    httpcore hands `connect_tcp` the URL's host; the name is resolved here once, checked, and one of those
+    checked addresses is dialled. The request's Host header, TLS SNI and certificate verification still
+    use the name (httpcore takes them from the URL, not from the socket), so HTTPS works as usual while a
+    name that answers differently the second time (DNS rebinding) has no second time."""
+
+    def __init__(self, allow_private: bool = False) -> None:
+        self.allow_private = allow_private
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Iterable | None = None) -> httpcore.NetworkStream:
+        try:
+            addresses = checked_addresses(host, self.allow_private)
+        except (OSError, UnicodeError) as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from None
+        failure: Exception | None = None
+        for address in addresses:  # in the resolver's order, as socket.create_connection tries them
+            try:
+                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        raise failure  # addresses is never empty, so one attempt was made
+
+
+class _PinnedTransport(httpx.HTTPTransport):
+    """httpx's transport over a connection pool whose network backend is a `PinnedBackend`.
+
+    httpx takes no network backend of its own (encode/httpx#3749 proposes one), so the pool that
+    `HTTPTransport` builds is replaced by an equal one, made through httpcore's public constructor."""
+
+    def __init__(self, backend: PinnedBackend, ssl_context: ssl.SSLContext, limits: httpx.Limits) -> None:
+        super().__init__(verify=ssl_context, limits=limits, trust_env=False)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=ssl_context, max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
+            network_backend=backend)
 
 
 def _is_ip(host: str) -> bool:
@@ -198,25 +272,30 @@ class _Decoder:
 
 
 class Fetcher:
-    """Polite HTTP GETs shared by all of a watcher's threads."""
+    """Polite HTTP GETs shared by all of a watcher's threads.
+
+    `contact` (an email or URL) names the operator in the User-Agent; `ssl_context` replaces the default
+    certificate store (certifi), e.g. for an intranet's CA."""
 
     def __init__(self, limits: Limits | None = None, allow_private: bool = False,
-                 stop: threading.Event | None = None, user_agent: str = USER_AGENT,
-                 on_request: Callable[[str], None] | None = None) -> None:
+                 stop: threading.Event | None = None, contact: str | None = None,
+                 on_request: Callable[[str], None] | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.limits = limits or Limits()
-        self.allow_private = allow_private
         self.stop = stop or threading.Event()
-        self.user_agent = user_agent
+        self.user_agent = user_agent(contact)
         self.on_request = on_request
         self.requests = 0
         self._hosts: OrderedDict[str, _Host] = OrderedDict()
         self._hosts_lock = threading.Lock()
         lim = self.limits
+        transport = _PinnedTransport(
+            PinnedBackend(allow_private), ssl_context or httpx.create_ssl_context(trust_env=False),
+            httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30))
         self._client = httpx.Client(
-            follow_redirects=False, trust_env=False,  # no proxy settings or .netrc credentials from the env
+            transport=transport, follow_redirects=False, trust_env=False,  # no proxy or .netrc from the env
             timeout=httpx.Timeout(lim.read_timeout, connect=lim.connect_timeout),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30),
-            headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
+            headers={"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate"},
         )
 
     def close(self) -> None:
@@ -282,7 +361,7 @@ class Fetcher:
         deadline = time.monotonic() + lim.total_timeout
         for _ in range(lim.max_redirects + 1):
             try:
-                check_url(current, self.allow_private)
+                check_url(current)
             except UnsafeURL as exc:
                 result.error = f"refused {current}: {exc}"
                 return result
@@ -366,6 +445,8 @@ class Fetcher:
                         result.error, result.transient = "stopped", True
                         return
                 result.body = bytes(body)
+        except UnsafeURL as exc:  # raised where the connection is made (PinnedBackend): nothing was sent
+            result.error = f"refused {url}: {exc}"
         except _TooLarge:
             result.error = f"body is over the {max_bytes:,}-byte limit (after decompression)"
         except (ValueError, zlib.error) as exc:

@@ -7,8 +7,9 @@ commit, and the next round redoes only what was not committed. Feeds that brough
 only unchanged entries) have their state saved in the round's last commit: losing that to a crash costs
 one full feed download, never a page fetch or an embedding.
 
-The writer lock is held per round, not for the watcher's life, so `newsearch index` and API writes can
-run between rounds; a second watcher on the same index is refused (`watch.lock`).
+Fetching holds no lock: feed states are read without it, and the index's writer lock is taken around
+each commit only, so `newsearch index` and API writes (`serve --watch`) wait for one commit at most, never
+for a round of downloads. A second watcher on the same index is refused (`watch.lock`) before it fetches.
 """
 
 from __future__ import annotations
@@ -25,29 +26,28 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from indexer.crawl.feeds import Entry, FeedSpec, ParsedFeed, parse_feed, parse_feeds_file, parse_interval
-from indexer.crawl.fetch import Fetcher, Limits, Response
+from indexer.crawl.articles import FEED_ACCEPT, MAX_FEED_BYTES, MAX_PAGE_BYTES, entry_article
+from indexer.crawl.feeds import FeedSpec, parse_feeds_file, parse_interval
+from indexer.crawl.fetch import Fetcher, Limits
 from indexer.errors import IndexLocked
-from indexer.sources.article import Article, Problem, canonical_url
-from indexer.sources.readers import MAX_ARTICLE_CHARS, article_from_html, make_article
+from indexer.sources.article import Article
+from indexer.sources.feed import parse_feed
+from indexer.sources.readers import MAX_ARTICLE_CHARS
 
 log = logging.getLogger("newsearch.watch")
 
 DEFAULT_INTERVAL = 15 * 60.0
 STATE_PREFIX = "feed:"
 PAGE_RETRIES = 3  # a page that fails transiently is tried again on this many later rounds, then given up
-FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
-PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
 
 
 @dataclass
 class WatchLimits(Limits):
     """Fetch limits plus the watcher's own: feed and page sizes, threads, checkpoints."""
 
-    max_feed_bytes: int = 10 * 1024 * 1024
-    max_page_bytes: int = 5 * 1024 * 1024
+    max_feed_bytes: int = MAX_FEED_BYTES
+    max_page_bytes: int = MAX_PAGE_BYTES
     workers: int = 8
     checkpoint_every: float = 300.0  # seconds between FAISS checkpoints (and one on exit)
     lock_poll: float = 0.5  # while another writer holds the index, try again this often
@@ -133,57 +133,6 @@ class WatchReport:
 
 
 # -- one feed ---------------------------------------------------------------------------------------
-def _host(url: str) -> str:
-    return urlsplit(url).hostname or url
-
-
-def entry_article(entry: Entry, feed: ParsedFeed, spec: FeedSpec, fetcher: Fetcher, limits: WatchLimits,
-                  max_chars: int = MAX_ARTICLE_CHARS) -> tuple[Article | Problem, str, bool, bool]:
-    """The article for a new or changed entry: (article or problem, trouble, transient, page fetched).
-
-    The feed's body when it carries one; else the linked page's main text (robots.txt permitting), with
-    the page's date before the feed's. When the page cannot be had the feed's teaser is indexed, and the
-    trouble says why (transient: try the page again next round)."""
-    source = spec.source or feed.title or _host(spec.url)
-    where = f"{spec.url}: {entry.link or entry.key}"
-    article_id = canonical_url(entry.link) if entry.link else entry.key
-    base = dict(id=article_id, title=entry.title, url=entry.link, source=source, published=entry.published,
-                language=feed.language, metadata={"feed": spec.url})
-    trouble, transient, fetched = "", False, False
-    if not entry.full and entry.link:
-        page: Article | Problem | None = None
-        if not fetcher.allowed(entry.link):
-            trouble = "robots.txt disallows the page"
-        else:
-            response = fetcher.get(entry.link, accept=PAGE_ACCEPT, max_bytes=limits.max_page_bytes)
-            fetched = True
-            page, trouble, transient = _page(response, where, max_chars)
-        if isinstance(page, Article):
-            title = entry.title or page.title
-            made = make_article(where, max_chars, **{**base, "title": title, "text": page.text,
-                                                     "published": page.published or entry.published})
-            if isinstance(made, Article):
-                return made, "", False, fetched
-            trouble = made.message
-    made = make_article(where, max_chars, text=entry.text, **base)
-    if trouble:
-        trouble = f"{entry.link}: {trouble}" + ("; indexed the feed's text instead" if isinstance(made, Article)
-                                                 else "")
-    return made, trouble, transient, fetched
-
-
-def _page(response: Response, where: str, max_chars: int) -> tuple[Article | Problem | None, str, bool]:
-    if not response.ok:
-        return None, response.error, response.transient
-    kind = response.content_type.split(";", 1)[0].strip().lower()
-    if kind and "html" not in kind:
-        return None, f"not an HTML page ({kind})", False
-    page = article_from_html(response.body, where, max_chars, url=response.final_url)
-    if isinstance(page, Problem):
-        return None, page.message, False
-    return page, "", False
-
-
 def poll_feed(spec: FeedSpec, state: FeedState, fetcher: Fetcher, limits: WatchLimits,
               max_chars: int = MAX_ARTICLE_CHARS) -> tuple[FeedResult, FeedState, list[Article]]:
     """Fetch one feed and the pages of its new or changed entries: the result, the state to commit and
@@ -221,7 +170,8 @@ def poll_feed(spec: FeedSpec, state: FeedState, fetcher: Fetcher, limits: WatchL
             entries[entry.key] = seen
             result.unchanged += 1
             continue
-        article, trouble, transient, fetched = entry_article(entry, feed, spec, fetcher, limits, max_chars)
+        article, trouble, transient, fetched = entry_article(entry, feed, spec, fetcher, limits.max_page_bytes,
+                                                             max_chars)
         result.pages += fetched
         if trouble:
             result.problems.append(trouble)
@@ -267,7 +217,7 @@ class Watcher:
     def __init__(self, feeds_file: Path, index_dir: Path, *, interval: float | None = None,
                  allow_private: bool = False, embedder=None, progress: bool = False,
                  limits: WatchLimits | None = None, stop: threading.Event | None = None,
-                 on_commit: Callable[[FeedResult, int], None] | None = None) -> None:
+                 on_commit: Callable[[FeedResult, int], None] | None = None, contact: str | None = None) -> None:
         self.feeds_file, self.index_dir = Path(feeds_file), Path(index_dir)
         self.interval = interval or DEFAULT_INTERVAL
         self.limits = limits or WatchLimits()
@@ -276,7 +226,7 @@ class Watcher:
         self.progress = progress
         self.on_commit = on_commit
         self.specs = parse_feeds_file(self.feeds_file)  # a broken FEEDS file fails at once, with its line
-        self.fetcher = Fetcher(self.limits, allow_private=allow_private, stop=self.stop)
+        self.fetcher = Fetcher(self.limits, allow_private=allow_private, stop=self.stop, contact=contact)
         self.report = WatchReport()
         self._watch_lock = None
         self._last_checkpoint = time.monotonic()
@@ -313,38 +263,30 @@ class Watcher:
         except ValueError as exc:
             log.warning("keeping the previous feed list: %s", exc)
 
-    def _states(self) -> dict[str, FeedState]:
-        from indexer.store.index_store import IndexStore
-
-        if not (self.index_dir / "meta.sqlite").exists():
-            return {}
-        try:
-            store = IndexStore.open(self.index_dir)
-        except Exception:  # an index whose creation never finished: the first round completes it
-            return {}
-        try:
-            raw = store.read_state(STATE_PREFIX)
-        finally:
-            store.close()
-        return {s.url: FeedState.from_json(s.url, raw.get(state_key(s.url))) for s in self.specs}
+    def _states(self, specs: list[FeedSpec]) -> dict[str, FeedState]:
+        """The stored state of each of `specs`, read without the writer lock: this watcher is the only
+        writer of feed states (`watch.lock`), and a reader sees whole commits."""
+        raw = _stored_states(self.index_dir)
+        return {s.url: FeedState.from_json(s.url, raw.get(state_key(s.url))) for s in specs}
 
     def _interval(self, spec: FeedSpec) -> float:
         return spec.interval or self.interval
 
     def _due(self) -> list[FeedSpec]:
-        states, now = self._states(), time.time()
+        states, now = self._states(self.specs), time.time()
         return [s for s in self.specs if (st := states.get(s.url)) is None or
                 max(st.last_attempt + self._interval(s), st.retry_at) <= now]
 
     def _next_due(self) -> float:
-        states = self._states()
+        states = self._states(self.specs)
         times = [max(st.last_attempt + self._interval(s), st.retry_at) if (st := states.get(s.url)) else 0.0
                  for s in self.specs]
         return min(times, default=time.time() + self.interval)
 
     @contextmanager
     def _indexer(self) -> Iterator:
-        """The writer for one round: waits (stoppably) while another writer holds the index."""
+        """The writer for one commit (or checkpoint): waits, stoppably, while another writer holds the index,
+        and raises `IndexLocked` when stopped while waiting. The model outlives it (kept across commits)."""
         from indexer.pipeline import IndexConfig, Indexer
         from indexer.store.index_store import MANIFEST, Manifest
 
@@ -360,11 +302,10 @@ class Watcher:
                 if self.stop.wait(self.limits.lock_poll):
                     raise
         try:
-            self._take_watch_lock()
             yield indexer
         finally:
             if self.embedder is None and indexer.loaded_embedder is not None:
-                self.embedder = indexer.loaded_embedder  # keep the model loaded across rounds
+                self.embedder = indexer.loaded_embedder  # keep the model loaded across commits and rounds
             indexer.close()
 
     def _with_indexer(self, action: Callable) -> None:
@@ -375,11 +316,17 @@ class Watcher:
             pass  # stopped while waiting for another writer
 
     def _take_watch_lock(self) -> None:
-        """One watcher per index: a second one is refused rather than double-fetching every feed."""
+        """One watcher per index: a second one is refused before its first download rather than fetching
+        every feed twice. A new index is created first: a lock file alone would make its folder foreign."""
         import fcntl
+
+        from indexer.store.index_store import MANIFEST
 
         if self._watch_lock is not None:
             return
+        if not (self.index_dir / MANIFEST).exists():
+            with self._indexer():  # creates it (IndexLocked: stopped while another writer created it)
+                pass
         handle = open(self.index_dir / "watch.lock", "a+")  # noqa: SIM115 - held for the watcher's life
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -392,55 +339,66 @@ class Watcher:
     def round(self, due: list[FeedSpec], final: bool = False) -> list[FeedResult]:
         """Poll `due` feeds and commit their articles with their states as soon as they are ready.
 
-        Feeds that finish while the previous commit is being embedded go into the next commit together
-        (a group commit: each feed's articles and state are still in one transaction, and an index commit
-        costs a tantivy commit, about 0.15 s, so 200 feeds must not each pay one)."""
+        The downloads run with no lock held; the writer lock is taken for each commit. Feeds that finish
+        while the previous commit is being embedded go into the next commit together (a group commit: each
+        feed's articles and state are still in one transaction, and an index commit costs a tantivy commit,
+        about 0.15 s, so 200 feeds must not each pay one)."""
         from tqdm import tqdm
 
+        self._take_watch_lock()
         results: list[FeedResult] = []
-        with self._indexer() as indexer:
-            raw = indexer.store.read_state(STATE_PREFIX)
-            states = {s.url: FeedState.from_json(s.url, raw.get(state_key(s.url))) for s in due}
-            pending_state: dict[str, str] = {}
-            bar = tqdm(total=len(due), desc="feeds", unit=" feeds", disable=not self.progress, file=sys.stderr)
-            for group in self._polled(due, states):
-                if self.stop.is_set():
-                    break
-                done = [self._outcome(spec, future, states) for spec, future in group]
-                if any(result.status == "stopped" for result, _, _ in done):
-                    break
-                batch: list[Article] = []
-                for result, state, articles in done:
-                    pending_state[state_key(result.url)] = state.to_json()
-                    batch.extend(articles)
-                if batch:
-                    try:
+        states = self._states(due)
+        pending_state: dict[str, str] = {}
+        bar = tqdm(total=len(due), desc="feeds", unit=" feeds", disable=not self.progress, file=sys.stderr)
+        for group in self._polled(due, states):
+            if self.stop.is_set():
+                break
+            done = [self._outcome(spec, future, states) for spec, future in group]
+            if any(result.status == "stopped" for result, _, _ in done):
+                break
+            batch: list[Article] = []
+            for result, state, articles in done:
+                pending_state[state_key(result.url)] = state.to_json()
+                batch.extend(articles)
+            if batch:
+                try:
+                    with self._indexer() as indexer:
                         written = indexer.write(batch, state=pending_state)
-                        pending_state = {}
-                        self.report.indexed += written.upserted
-                        self.report.unchanged += written.unchanged
-                        self.report.passages += written.passages
-                        if self.on_commit:
-                            for result, _, _ in done:
-                                self.on_commit(result, written.generation)
-                    except Exception as exc:  # e.g. the disk is full: these feeds fail, their states are not saved
-                        log.exception("indexing failed")
-                        for i, (result, state, articles) in enumerate(done):
-                            pending_state.pop(state_key(result.url), None)
-                            if articles:
-                                done[i] = (FeedResult(result.url, "error", error=f"cannot index: {exc}"), state, [])
-                for result, _, _ in done:
-                    results.append(result)
-                    self._log(result)
-                bar.update(len(done))
-            bar.close()
-            if pending_state:
-                indexer.write([], state=pending_state)
-            if final or self.stop.is_set() or time.monotonic() - self._last_checkpoint >= self.limits.checkpoint_every:
-                indexer.store.checkpoint()
-                self._last_checkpoint = time.monotonic()
+                except IndexLocked:  # stopped while another writer held the index: this group is not committed
+                    break
+                except Exception as exc:  # e.g. the disk is full: these feeds fail, their states are not saved
+                    log.exception("indexing failed")
+                    for i, (result, state, articles) in enumerate(done):
+                        pending_state.pop(state_key(result.url), None)
+                        if articles:
+                            done[i] = (FeedResult(result.url, "error", error=f"cannot index: {exc}"), state, [])
+                else:
+                    pending_state = {}
+                    self.report.indexed += written.upserted
+                    self.report.unchanged += written.unchanged
+                    self.report.passages += written.passages
+                    if self.on_commit:
+                        for result, _, _ in done:
+                            self.on_commit(result, written.generation)
+            for result, _, _ in done:
+                results.append(result)
+                self._log(result)
+            bar.update(len(done))
+        bar.close()
+        checkpoint = (final or self.stop.is_set()
+                      or time.monotonic() - self._last_checkpoint >= self.limits.checkpoint_every)
+        if pending_state or checkpoint:
+            self._with_indexer(lambda indexer: self._finish(indexer, pending_state, checkpoint))
         self.report.feeds = results
         return results
+
+    def _finish(self, indexer, pending_state: dict[str, str], checkpoint: bool) -> None:
+        """The round's last commit: the states of feeds that brought nothing new, and the FAISS checkpoint."""
+        if pending_state:
+            indexer.write([], state=pending_state)
+        if checkpoint:
+            indexer.store.checkpoint()
+            self._last_checkpoint = time.monotonic()
 
     @staticmethod
     def _outcome(spec: FeedSpec, future: Future, states: dict[str, FeedState]) -> tuple:
@@ -490,13 +448,28 @@ class Watcher:
             print(f"{result.url}: {result.error or '; '.join(result.problems[:3])}", file=sys.stderr)
 
 
+def _stored_states(index_dir: Path) -> dict[str, str]:
+    """Every feed's saved state (key -> JSON) in the index, {} when there is no finished index yet."""
+    from indexer.store.index_store import IndexStore
+
+    try:
+        store = IndexStore.open(index_dir)
+    except Exception:  # no index yet, or one whose creation never finished: the first commit completes it
+        return {}
+    try:
+        return store.read_state(STATE_PREFIX)
+    finally:
+        store.close()
+
+
 def watch(feeds_file: Path, index_dir: Path, *, once: bool = False, interval: float | str | None = None,
           stop: threading.Event | None = None, allow_private: bool = False, embedder=None,
           progress: bool = False, limits: WatchLimits | None = None,
-          on_commit: Callable[[FeedResult, int], None] | None = None) -> WatchReport:
+          on_commit: Callable[[FeedResult, int], None] | None = None, contact: str | None = None) -> WatchReport:
     """Follow the feeds of `feeds_file` into `index_dir`: one round with `once`, else until `stop` is set
     (or, when no `stop` is given and this is the main thread, until SIGINT/SIGTERM), stopping between
-    commits. `.ok` on the report is False when a feed failed in the last round."""
+    commits. `.ok` on the report is False when a feed failed in the last round. `contact` (an email or
+    URL) names the operator in every request's User-Agent."""
     if isinstance(interval, str):
         interval = parse_interval(interval)
     own_stop = stop is None
@@ -506,7 +479,7 @@ def watch(feeds_file: Path, index_dir: Path, *, once: bool = False, interval: fl
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
     watcher = Watcher(feeds_file, index_dir, interval=interval, allow_private=allow_private, embedder=embedder,
-                      progress=progress, limits=limits, stop=stop, on_commit=on_commit)
+                      progress=progress, limits=limits, stop=stop, on_commit=on_commit, contact=contact)
     try:
         return watcher.run(once=once)
     finally:

@@ -1,7 +1,8 @@
-"""Readers: JSONL, JSON, CSV, text/Markdown/HTML folders and RSS/Atom feeds (files or URLs) to Articles.
+"""Readers: JSONL, JSON, CSV, text/Markdown/HTML folders and RSS/Atom feed files to Articles.
 
 Every reader yields `Article` or `Problem`; a bad line or file never stops the others, and each problem
-names its file and line so the user can fix it.
+names its file and line so the user can fix it. Nothing here touches the network: a URL is read by the
+reader the caller passes (`indexer.crawl.articles.UrlReader`: the watcher's guarded fetcher and parser).
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from indexer.sources.article import Article, Problem, dateline, normalize_date, stable_id
 from indexer.sources.clean import clean_text, scrub
+from indexer.sources.feed import Entry, ParsedFeed, parse_feed
 
 MAX_ARTICLE_CHARS = 1_000_000
 MAX_ID_CHARS = 512
@@ -26,6 +28,7 @@ RECORD_SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv"}
 KNOWN_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | FEED_SUFFIXES | RECORD_SUFFIXES
 
 Item = Article | Problem
+ReadUrl = Callable[[str], Iterable[Item]]  # reads one http(s) URL into articles (see `read_sources`)
 # Files that sit beside articles in a data folder without being news: licences, read-me files and the gold
 # labels of an evaluation set (BEIR's qrels, newsearch's stories.tsv).
 _NOT_ARTICLES = re.compile(r"^(licen[cs]e|copying|notice|readme|licensedata|qrels|stories)([-_.].*)?$", re.I)
@@ -46,11 +49,20 @@ class ReadError(ValueError):
     """A whole file could not be read; the message says why."""
 
 
-def read_sources(sources: Iterable[str], max_chars: int = MAX_ARTICLE_CHARS) -> Iterator[Item]:
-    """Articles and problems from files, folders and URLs, in a stable order."""
+def read_sources(sources: Iterable[str], max_chars: int = MAX_ARTICLE_CHARS,
+                 read_url: ReadUrl | None = None) -> Iterator[Item]:
+    """Articles and problems from files, folders and URLs, in a stable order.
+
+    URLs go to `read_url` (`indexer.crawl.articles.UrlReader`, which fetches through the watcher's guarded
+    `Fetcher`); without one a URL is a problem, never a bare request: the address guard, size caps and
+    robots.txt live in the crawler, and the dependency runs crawl -> sources."""
     for source in sources:
         if source.startswith(("http://", "https://")):
-            yield from _read_url(source, max_chars)
+            if read_url is None:
+                yield Problem(source, "URLs are read through indexer.crawl (newsearch index URL, or pass "
+                                      "read_url=indexer.crawl.articles.UrlReader(...))")
+            else:
+                yield from read_url(source)
             continue
         path = Path(source)
         try:
@@ -108,7 +120,7 @@ def read_file(path: Path, max_chars: int = MAX_ARTICLE_CHARS, where: str | None 
         elif suffix in HTML_SUFFIXES:
             yield article_from_html(data, where, max_chars)
         elif suffix in FEED_SUFFIXES:
-            yield from _read_feed(data, where, max_chars)
+            yield from _read_feed_file(data, where, max_chars)
         else:
             yield _article_from_text(decode(data, where), path, where, max_chars)
     except ReadError as exc:
@@ -257,40 +269,25 @@ def article_from_html(data: bytes, where: str, max_chars: int, url: str = "") ->
     )
 
 
-def _read_feed(data: bytes, where: str, max_chars: int) -> Iterator[Item]:
-    """Entries of an RSS/Atom feed: link, title, date and full content (or summary when that is all)."""
-    import feedparser
-
-    feed = feedparser.parse(data)
-    if not feed.entries:
-        reason = f": {feed.bozo_exception}" if feed.get("bozo") else ""
-        yield Problem(where, f"not an RSS/Atom feed, or a feed with no entries{reason}")
-        return
-    outlet = feed.feed.get("title", "")
-    for number, entry in enumerate(feed.entries, start=1):
-        content = entry.get("content") or []
-        text = content[0].get("value", "") if content else entry.get("summary", "")
-        stamp = entry.get("published_parsed") or entry.get("updated_parsed")
-        published = "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}Z".format(*stamp[:6]) if stamp else ""
-        yield make_article(
-            # A guid that is only the link gives way to the canonical link (tracking parameters dropped).
-            f"{where}#entry{number}", max_chars, id="" if entry.get("id") == entry.get("link") else entry.get("id", ""),
-            title=entry.get("title", ""), text=text, url=entry.get("link", ""), source=outlet,
-            published=published, language=feed.feed.get("language", ""),
-        )
+def feed_article(entry: Entry, feed: ParsedFeed, where: str, max_chars: int, *, source: str = "",
+                 feed_ref: str = "", page: Article | None = None) -> Item:
+    """The article of one feed entry, on every path (a feed file, `newsearch index URL`, the watcher), so
+    one story is one article: id `entry.article_id` (the canonical link, else the guid), the feed's
+    language, `source` (else the feed's title), and the body of the linked `page` when the caller fetched
+    one (its date before the feed's), else the feed's own text."""
+    fields = dict(id=entry.article_id, title=entry.title, url=entry.link, source=source or feed.title,
+                  published=entry.published, language=feed.language,
+                  metadata={"feed": feed_ref} if feed_ref else {})
+    if page is not None:
+        fields.update(title=entry.title or page.title, published=page.published or entry.published)
+        return make_article(where, max_chars, text=page.text, **fields)
+    return make_article(where, max_chars, text=entry.text, **fields)
 
 
-def _read_url(url: str, max_chars: int) -> Iterator[Item]:
-    import httpx
-
-    try:
-        response = httpx.get(url, follow_redirects=True, timeout=30)
-        response.raise_for_status()
-    except httpx.HTTPError as exc:
-        yield Problem(url, f"cannot fetch: {exc}")
-        return
-    kind = response.headers.get("content-type", "")
-    if "html" in kind and b"<rss" not in response.content[:2048] and b"<feed" not in response.content[:2048]:
-        yield article_from_html(response.content, url, max_chars, url=url)
-    else:
-        yield from _read_feed(response.content, url, max_chars)
+def _read_feed_file(data: bytes, where: str, max_chars: int) -> Iterator[Item]:
+    """The entries of an RSS/Atom file, each with the feed's own text (a file brings no pages)."""
+    feed = parse_feed(data)
+    if feed.problem:
+        yield Problem(where, feed.problem)
+    for entry in feed.entries:
+        yield feed_article(entry, feed, f"{where}: {entry.link or entry.key}", max_chars)

@@ -8,9 +8,9 @@ import time
 
 import httpx
 
+from indexer.crawl.testing import FeedServer, Route, feeds_file, rss, story
 from tests.api.conftest import ServerThread
 from tests.api.test_cli import run
-from tests.indexer.crawl.test_watch import FeedServer, Route, feeds_file, rss, story
 
 
 def test_watch_once_then_stats_report_each_feed(tmp_path):
@@ -64,3 +64,32 @@ def test_serve_watch_follows_feeds_inside_the_server(tmp_path, small_index, embe
             api.stop()
     finally:
         server.close()
+
+
+def test_index_url_is_guarded_and_shares_articles_with_watch(tmp_path):
+    """`newsearch index URL` fetches like the watcher: loopback refused without --allow-private (no request
+    reaches the server), and an entry indexed by `index URL` and by `watch --once` is one article."""
+    with FeedServer() as server:
+        items = [{"guid": f"x{i}", "title": f"Tram line {i} extended", "link": server.url(f"/x/{i}?utm_medium=rss"),
+                  "content": story(f"tram extension {i}")} for i in range(3)]
+        server.routes["/feed.rss"] = Route(rss("Tram Times", items))
+        feed, index = server.url("/feed.rss"), tmp_path / "idx"
+
+        refused = run("index", feed, "--index", str(index), "--quiet")
+        assert refused.returncode == 1 and "loopback" in refused.stderr and "--allow-private" in refused.stderr
+        assert server.paths() == [], "no request may reach the server without --allow-private"
+
+        indexed = run("index", feed, "--index", str(index), "--quiet", "--allow-private",
+                      "--contact", "ops@example.org")
+        assert indexed.returncode == 0, indexed.stderr
+        assert "indexed 3 articles" in indexed.stderr
+        assert server.requests[0][2]["User-Agent"].endswith("(+ops@example.org)")
+
+        watched = run("watch", str(feeds_file(tmp_path, [feed])), "--index", str(index), "--once", "--quiet",
+                      "--allow-private")
+        assert watched.returncode == 0, watched.stderr
+        assert "indexed 0 articles" in watched.stderr and "3 unchanged" in watched.stderr
+        stats = json.loads(run("stats", "--index", str(index), "--json").stdout)
+        assert stats["articles"] == 3
+        assert all(h["User-Agent"] == server.requests[-1][2]["User-Agent"] for _, _, h in server.requests[1:])
+        assert "(" not in server.requests[-1][2]["User-Agent"], "no contact given: newsearch and its version only"

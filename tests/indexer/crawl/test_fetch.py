@@ -1,17 +1,31 @@
-"""indexer.crawl.fetch: the URL guard on the function itself (addresses passed in or resolution replaced: no
-request is ever aimed at a private address), and the polite client against a server on 127.0.0.1."""
+"""indexer.crawl.fetch: the URL guard on the functions themselves (addresses passed in, resolution replaced,
+the dialler replaced: no request is ever aimed at a private or public address), the pinned connection
+(one resolution, the checked address dialled, Host and TLS for the name), and the polite client against
+servers on 127.0.0.1."""
 
 from __future__ import annotations
 
 import gzip
 import time
 import zlib
+from urllib.parse import urlsplit
 
+import httpcore
 import pytest
 
 from indexer.crawl import fetch
-from indexer.crawl.fetch import Fetcher, Limits, UnsafeURL, check_url, retry_after_seconds
-from tests.indexer.crawl.test_watch import FeedServer, Route
+from indexer.crawl.fetch import (
+    Fetcher,
+    Limits,
+    PinnedBackend,
+    UnsafeURL,
+    check_contact,
+    check_url,
+    checked_addresses,
+    retry_after_seconds,
+    user_agent,
+)
+from indexer.crawl.testing import FeedServer, Route
 
 
 @pytest.mark.parametrize("url", [
@@ -23,32 +37,84 @@ from tests.indexer.crawl.test_watch import FeedServer, Route
 def test_non_public_addresses_are_refused(url, monkeypatch):
     monkeypatch.setattr(fetch, "_resolve", lambda host: ["127.0.0.1"])  # any name: loopback
     with pytest.raises(UnsafeURL):
-        check_url(url)
+        checked_addresses(urlsplit(check_url(url)).hostname)
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/x", "gopher://x/", "javascript:alert(1)",
                                  "/relative/feed.xml", "http://user:pw@example.com/", "http:///nohost",
                                  "http://example.com:0/", "http://example.com:99999/"])
-def test_other_schemes_and_odd_urls_are_refused_even_when_private_is_allowed(url):
+def test_other_schemes_and_odd_urls_are_refused_whatever_the_address(url):
     with pytest.raises(UnsafeURL):
-        check_url(url, allow_private=True)
+        check_url(url)
 
 
 def test_names_are_judged_by_every_address_they_resolve_to(monkeypatch):
-    monkeypatch.setattr(fetch, "_resolve", lambda host: ["93.184.216.34"])
-    assert check_url("https://news.example.com/rss") == "https://news.example.com/rss"
+    monkeypatch.setattr(fetch, "_resolve", lambda host: ["93.184.216.34", "93.184.216.34"])
+    assert checked_addresses("news.example.com") == ["93.184.216.34"]
     monkeypatch.setattr(fetch, "_resolve", lambda host: ["93.184.216.34", "10.0.0.7"])  # one private: refused
     with pytest.raises(UnsafeURL, match="private"):
-        check_url("https://news.example.com/rss")
+        checked_addresses("news.example.com")
+    assert checked_addresses("news.example.com", allow_private=True) == ["93.184.216.34", "10.0.0.7"]
 
     def unresolvable(host):
         raise OSError("Name or service not known")
 
     monkeypatch.setattr(fetch, "_resolve", unresolvable)
-    with pytest.raises(UnsafeURL, match="cannot resolve"):
-        check_url("https://nowhere.example/")
-    assert check_url("http://8.8.8.8/") == "http://8.8.8.8/"
-    assert check_url("http://127.0.0.1:8080/x", allow_private=True)
+    with pytest.raises(OSError, match="not known"):
+        checked_addresses("nowhere.example")
+    assert checked_addresses("8.8.8.8") == ["8.8.8.8"]  # an address is not resolved
+    assert checked_addresses("127.0.0.1", allow_private=True) == ["127.0.0.1"]
+
+
+class Dialled:
+    """Stands in for httpcore's socket connect: records the address and connects nowhere."""
+
+    def __init__(self) -> None:
+        self.addresses: list[str] = []
+
+    def __call__(self, host, port, timeout=None, local_address=None, socket_options=None):
+        self.addresses.append(host)
+        raise httpcore.ConnectError(f"test: not connecting to {host}")
+
+
+def test_the_connection_goes_to_the_address_that_was_checked(monkeypatch):
+    """DNS rebinding: the name answers a public address, then loopback. The pinned backend resolves once,
+    checks, and dials the checked address; the second answer is never asked for."""
+    answers = iter([["93.184.216.34"], ["127.0.0.1"]])
+    asked: list[str] = []
+
+    def rebinding(host):
+        asked.append(host)
+        return next(answers)
+
+    dialled = Dialled()
+    monkeypatch.setattr(fetch, "_resolve", rebinding)
+    monkeypatch.setattr(httpcore.SyncBackend, "connect_tcp", dialled)
+    with pytest.raises(httpcore.ConnectError, match="not connecting"):
+        PinnedBackend().connect_tcp("rebind.example", 443, timeout=1)
+    assert asked == ["rebind.example"] and dialled.addresses == ["93.184.216.34"]
+
+    # The other order: the first answer is private, so nothing is dialled at all.
+    monkeypatch.setattr(fetch, "_resolve", lambda host: ["169.254.169.254"])
+    with pytest.raises(UnsafeURL, match="link-local"):
+        PinnedBackend().connect_tcp("metadata.example", 80, timeout=1)
+    assert dialled.addresses == ["93.184.216.34"]
+
+    # Several checked addresses: each is tried in turn, none other.
+    monkeypatch.setattr(fetch, "_resolve", lambda host: ["93.184.216.34", "2606:2800:220:1::1"])
+    with pytest.raises(httpcore.ConnectError):
+        PinnedBackend().connect_tcp("two.example", 80, timeout=1)
+    assert dialled.addresses[1:] == ["93.184.216.34", "2606:2800:220:1::1"]
+
+
+def test_contact_and_user_agent():
+    assert user_agent().startswith("newsearch/") and "(" not in user_agent() and "github" not in user_agent()
+    assert user_agent("ops@example.org").endswith(" (+ops@example.org)")
+    assert user_agent("https://example.org/crawler").endswith(" (+https://example.org/crawler)")
+    for bad in ("not a contact", "ops@example.org) evil", "ops@example.org\r\nX-Injected: 1", "ftp://x.example",
+                "mailto:", "https://exa mple.org"):
+        with pytest.raises(ValueError):
+            check_contact(bad)
 
 
 def test_retry_after_forms():
@@ -99,11 +165,16 @@ def test_client_is_polite_and_bounded(server):
         assert "only http and https" in client.get(server.url("/evil")).error
     with Fetcher(limits) as strict:  # the default: no loopback, checked before any connection
         mark = server.mark()
-        assert "loopback" in strict.get(server.url("/a")).error and server.paths(mark) == []
+        refused = strict.get(server.url("/a"))
+        assert "loopback" in refused.error and not refused.transient and server.paths(mark) == []
     with Fetcher(Limits(host_delay=0, max_redirects=1), allow_private=True) as client:
         assert "more than 1 redirects" in client.get(server.url("/r1")).error
     agents = {h.get("User-Agent") for _, _, h in server.requests}
-    assert len(agents) == 1 and agents.pop().startswith("newsearch/")
+    assert agents == {user_agent()}
+    with Fetcher(Limits(host_delay=0), allow_private=True, contact="ops@example.org") as client:
+        mark = server.mark()
+        assert client.get(server.url("/a")).ok
+        assert server.requests[mark][2]["User-Agent"] == user_agent("ops@example.org")
 
 
 def test_robots_rules_are_cached_and_obeyed(server):
@@ -119,3 +190,41 @@ def test_robots_rules_are_cached_and_obeyed(server):
             assert client.allowed(other.url("/anything"))
     finally:
         other.close()
+
+
+def test_a_pinned_connection_keeps_the_name_for_host_and_tls(server, monkeypatch, tmp_path):
+    """The name resolves (by the stub) to our 127.0.0.1 servers: one resolution, the request's Host header is
+    the name, and HTTPS verifies the certificate against the name (SNI), not against the address dialled."""
+    import shutil
+    import ssl
+    import subprocess
+
+    asked: list[str] = []
+    monkeypatch.setattr(fetch, "_resolve", lambda host: asked.append(host) or ["127.0.0.1"])
+    server.routes["/a"] = Route(b"plain", content_type="text/plain")
+    with Fetcher(Limits(host_delay=0, total_timeout=5), allow_private=True) as client:
+        name = f"http://feeds.pinned.test:{server.port}/a"
+        assert client.get(name).body == b"plain" and client.get(name).ok
+    assert asked == ["feeds.pinned.test"], "one resolution for the connection, none by httpx"
+    assert server.requests[-1][2]["Host"] == f"feeds.pinned.test:{server.port}"
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make the test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=feeds.pinned.test",
+                    "-addext", "subjectAltName=DNS:feeds.pinned.test"], check=True, capture_output=True, timeout=30)
+    served = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    served.load_cert_chain(cert, key)
+    seen_names: list[str | None] = []
+    served.sni_callback = lambda sock, name, context: seen_names.append(name)
+    trusted = ssl.create_default_context(cafile=str(cert))
+    with FeedServer(tls=served, timeout=5) as tls_server:
+        tls_server.routes["/s"] = Route(b"secret", content_type="text/plain")
+        with Fetcher(Limits(host_delay=0, total_timeout=5), allow_private=True, ssl_context=trusted) as client:
+            answer = client.get(f"https://feeds.pinned.test:{tls_server.port}/s")
+            assert answer.ok and answer.body == b"secret", answer.error
+            mismatch = client.get(f"https://127.0.0.1:{tls_server.port}/s")  # the certificate names the name only
+            assert not mismatch.ok and "certificate" in mismatch.error.lower()
+        assert seen_names[0] == "feeds.pinned.test"
+        assert tls_server.paths() == ["/s"] and tls_server.requests[0][2]["Host"].startswith("feeds.pinned.test:")

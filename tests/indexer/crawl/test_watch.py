@@ -1,178 +1,22 @@
 """The feed watcher against a real HTTP server on 127.0.0.1 that serves feeds and pages and records every
 request: conditional GET, Retry-After, every kind of broken feed or page, updates, moves, a live server.
 
-`FeedServer` is also what tests/indexer/crawl/test_watch_crash.py and benchmarks/watch.py serve feeds with.
-Nothing here talks to any other address; every loop is bounded in count and time.
+The server is `indexer.crawl.testing.FeedServer` (bound to 127.0.0.1). Nothing here talks to any other
+address; every loop is bounded in count and time.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import pytest
 
 from indexer.crawl.feeds import parse_feeds_file, parse_interval
+from indexer.crawl.testing import FeedServer, Route, feeds_file, page, rss, story
 from indexer.crawl.watch import WatchLimits, feed_health, watch
-
-
-# -- the local feed server -------------------------------------------------------------------------
-@dataclass
-class Route:
-    """What one path answers. `body` may be a callable (called per request) for answers that change."""
-
-    body: bytes | Callable[[], bytes] = b""
-    content_type: str = "application/rss+xml"
-    status: int = 200
-    headers: dict = field(default_factory=dict)
-    etag: bool = True
-    last_modified: bool = False
-    delay: float = 0.0  # seconds before answering (a timeout test)
-    encoding: str = ""  # "gzip": the body is sent as is with Content-Encoding: gzip
-    stream: Callable[[], Iterator[bytes]] | None = None  # sent without Content-Length, then the connection closes
-    handler: Callable[[BaseHTTPRequestHandler], tuple[int, dict, bytes]] | None = None
-
-
-class FeedServer:
-    """A threaded HTTP server on 127.0.0.1, on a free port, serving `routes` and logging requests."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, Route] = {}
-        self.requests: list[tuple[float, str, dict]] = []  # (time, path, headers)
-        self.statuses: list[tuple[str, int]] = []
-        self._lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802 - the http.server name
-                outer._serve(self)
-
-        class Server(ThreadingHTTPServer):
-            def handle_error(self, request, client_address) -> None:
-                if not isinstance(sys.exc_info()[1], ConnectionError):  # a client we killed or cut off
-                    super().handle_error(request, client_address)
-
-        self.httpd = Server(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def paths(self, since: int = 0) -> list[str]:
-        with self._lock:
-            return [p for _, p, _ in self.requests[since:]]
-
-    def mark(self) -> int:
-        with self._lock:
-            return len(self.requests)
-
-    def _serve(self, req: BaseHTTPRequestHandler) -> None:
-        path = req.path
-        with self._lock:
-            self.requests.append((time.time(), path, dict(req.headers)))
-        route = self.routes.get(path)
-        try:
-            if route is None:
-                self._send(req, 404, {"Content-Type": "text/plain"}, b"not found")
-                return
-            if route.delay:
-                time.sleep(route.delay)
-            if route.handler is not None:
-                status, headers, body = route.handler(req)
-                self._send(req, status, headers, body)
-                return
-            if route.stream is not None:
-                req.send_response(route.status)
-                req.send_header("Content-Type", route.content_type)
-                req.send_header("Connection", "close")
-                req.end_headers()
-                for chunk in route.stream():
-                    req.wfile.write(chunk)
-                req.close_connection = True
-                return
-            body = route.body() if callable(route.body) else route.body
-            headers = {"Content-Type": route.content_type, **route.headers}
-            tag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
-            modified = formatdate(1_700_000_000 + int(hashlib.sha1(body).hexdigest()[:6], 16), usegmt=True)
-            if route.etag:
-                headers["ETag"] = tag
-            if route.last_modified:
-                headers["Last-Modified"] = modified
-            if route.status == 200 and ((route.etag and req.headers.get("If-None-Match") == tag) or (
-                    not route.etag and route.last_modified and req.headers.get("If-Modified-Since") == modified)):
-                self._send(req, 304, {k: v for k, v in headers.items() if k != "Content-Type"}, b"")
-                return
-            if route.encoding:
-                headers["Content-Encoding"] = route.encoding
-            self._send(req, route.status, headers, body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up on purpose (a size cap): nothing to answer
-
-    def _send(self, req: BaseHTTPRequestHandler, status: int, headers: dict, body: bytes) -> None:
-        with self._lock:
-            self.statuses.append((req.path, status))
-        req.send_response(status)
-        for key, value in headers.items():
-            req.send_header(key, value)
-        req.send_header("Content-Length", str(len(body)))
-        req.end_headers()
-        if body:
-            req.wfile.write(body)
-
-
-def rss(title: str, items: list[dict]) -> bytes:
-    """An RSS 2.0 document; item keys: guid, title, link, date (RFC 822), description, content."""
-    out = [f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
-           f'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>{escape(title)}</title>'
-           f"<link>http://127.0.0.1/</link><description>test</description>"]
-    for item in items:
-        out.append("<item>")
-        for key, tag in (("guid", "guid"), ("title", "title"), ("link", "link"), ("date", "pubDate"),
-                         ("description", "description")):
-            if key in item:
-                out.append(f"<{tag}>{escape(item[key])}</{tag}>")
-        if "content" in item:
-            out.append(f"<content:encoded>{escape(item['content'])}</content:encoded>")
-        out.append("</item>")
-    out.append("</channel></rss>")
-    return "".join(out).encode("utf-8")
-
-
-def page(title: str, body: str, date: str = "") -> bytes:
-    """An article page trafilatura extracts: headline, date in the metadata, paragraphs."""
-    meta = f'<meta property="article:published_time" content="{date}">' if date else ""
-    paragraphs = "".join(f"<p>{escape(p)}</p>" for p in body.split("\n\n"))
-    return (f"<!doctype html><html><head><title>{escape(title)}</title>{meta}</head><body><header>Site</header>"
-            f"<article><h1>{escape(title)}</h1>{paragraphs}</article><footer>footer</footer></body></html>"
-            ).encode()
-
-
-def story(topic: str, n: int = 6) -> str:
-    """A body long enough to count as a full article (FULL_CONTENT_CHARS) with words unique to `topic`."""
-    return "\n\n".join(f"Paragraph {i} about {topic}: reporters describe how the {topic} unfolded, what "
-                       f"officials said about the {topic}, and what residents expect next." for i in range(n))
 
 
 def limits(**kw) -> WatchLimits:
@@ -180,12 +24,6 @@ def limits(**kw) -> WatchLimits:
     base = dict(connect_timeout=2.0, read_timeout=1.0, total_timeout=5.0, host_delay=0.0, max_retry_wait=3.0,
                 max_feed_bytes=2 * 1024 * 1024, max_page_bytes=2 * 1024 * 1024, workers=4, backoff=5.0)
     return WatchLimits(**{**base, **kw})
-
-
-def feeds_file(tmp_path: Path, urls: list[str]) -> Path:
-    path = tmp_path / "feeds.txt"
-    path.write_text("# test feeds\n" + "\n".join(urls) + "\n")
-    return path
 
 
 def articles(index: Path) -> dict[str, tuple]:
@@ -430,6 +268,40 @@ def test_second_watcher_is_refused_and_stop_ends_the_loop(tmp_path, server, embe
     assert report.rounds >= 2 and report.indexed == 1 and report.ok
 
 
+def test_fetching_holds_no_writer_lock(tmp_path, server, embedder):
+    """While the watcher waits on a slow feed, another writer (an API write, `newsearch index`) gets the
+    index at once; the watcher takes the lock only to commit."""
+    from indexer.pipeline import Indexer
+    from indexer.sources.article import Article
+
+    arrived, release = threading.Event(), threading.Event()
+
+    def slow(req):
+        arrived.set()
+        release.wait(20)  # bounded: the test releases it as soon as its own write is done
+        return 200, {"Content-Type": "application/rss+xml"}, rss("Slow", [
+            {"guid": "s1", "title": "Bridge toll scrapped", "link": server.url("/s/1"), "content": story("toll")}])
+
+    server.routes["/slow.xml"] = Route(handler=slow)
+    index = tmp_path / "idx"
+    with Indexer(index, embedder=embedder):  # an existing index, as under `serve --watch`
+        pass
+    holder: dict = {}
+    thread = threading.Thread(target=lambda: holder.setdefault("report", watch(
+        feeds_file(tmp_path, [server.url("/slow.xml")]), index, once=True, allow_private=True, embedder=embedder,
+        limits=limits(read_timeout=25.0, total_timeout=30.0))))
+    thread.start()
+    try:
+        assert arrived.wait(30), "the watcher never asked for the feed"
+        with Indexer(index, embedder=embedder) as other:  # no wait: the lock must be free during the fetch
+            other.write([Article(id="api-1", title="Written while the watcher fetched", text="Ferry fares frozen.")])
+    finally:
+        release.set()
+        thread.join(timeout=60)
+    assert not thread.is_alive() and holder["report"].ok and holder["report"].indexed == 1
+    assert set(articles(index)) == {"api-1", server.url("/s/1")}
+
+
 def articles_ready(index: Path) -> bool:
     try:
         return bool(articles(index))
@@ -484,3 +356,46 @@ def test_a_running_server_sees_new_articles_without_errors(tmp_path, server, emb
     assert not errors, f"searches failed during watch: {errors[:5]}"
     assert found, "the running server never showed the new article"
     assert len(answers) > 10
+
+
+# -- `newsearch index URL`: the watcher's fetcher, parser and ids -----------------------------------------------
+def test_index_url_and_watch_make_one_article_per_entry(tmp_path, server, embedder):
+    from indexer.crawl.articles import UrlReader
+    from indexer.crawl.fetch import Limits
+    from indexer.pipeline import Indexer
+    from indexer.sources.article import Article, Problem
+    from indexer.sources.readers import read_sources
+
+    u = server.url
+    server.routes["/t/1"] = Route(page("Dam opens", story("dam opening")), content_type="text/html")
+    server.routes["/feed.rss"] = Route(rss("Valley News", [
+        {"guid": "v1", "title": "Rail line reopens", "link": u("/r/1?utm_source=feed"), "content": story("rail")},
+        {"guid": "v2", "title": "Dam opens", "link": u("/t/1"), "description": "teaser dam"},
+        {"guid": "v3", "title": "Market day", "link": u("/m/1#top"), "content": story("market day")},
+    ]))
+    feed, index = u("/feed.rss"), tmp_path / "idx"
+    fast = Limits(host_delay=0.0, total_timeout=5.0)
+
+    with UrlReader(limits=fast) as guarded:  # the default: loopback refused before any connection
+        [refused] = guarded(feed)
+    assert isinstance(refused, Problem) and "loopback" in refused.message and server.paths() == []
+
+    with UrlReader(allow_private=True, limits=fast) as reader, Indexer(index, embedder=embedder) as indexer:
+        items = list(read_sources([feed], read_url=reader))
+        assert all(isinstance(i, Article) for i in items), items
+        assert indexer.add(items).indexed == 3
+    stored = articles(index)
+    assert set(stored) == {u("/r/1"), u("/t/1"), u("/m/1")}, "the canonical link, not the guid"
+    assert "dam opening" in stored[u("/t/1")][1], "a teaser's page is fetched, as the watcher does"
+    assert "/robots.txt" in server.paths(), "the linked page obeys robots.txt"
+
+    report = watch(feeds_file(tmp_path, [feed]), index, once=True, allow_private=True, embedder=embedder,
+                   limits=limits())
+    assert report.ok and report.indexed == 0 and report.unchanged == 3, "the same entries, the same articles"
+    assert articles(index) == stored
+
+    with UrlReader(allow_private=True, limits=fast) as reader, Indexer(index, embedder=embedder) as indexer:
+        [dam] = read_sources([u("/t/1")], read_url=reader)  # the page on its own: the entry's article
+        assert isinstance(dam, Article) and dam.id == u("/t/1") and "dam opening" in dam.text
+        indexer.add([dam])
+    assert set(articles(index)) == set(stored)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.indexer.crawl.test_watch import FeedServer, Route, page, rss, story
+from indexer.crawl.testing import FeedServer, Route, page, rss, story
 from tests.indexer.store.test_crash import Server
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -102,8 +102,8 @@ class Reference:
     content hashes the entry's article may have; and the vector cache for the fork server."""
 
     def __init__(self, server: FeedServer, tmp: Path, embedder) -> None:
-        from indexer.crawl.feeds import parse_feed
         from indexer.crawl.watch import watch
+        from indexer.sources.feed import parse_feed
         from tests.indexer.crawl.test_watch import limits
         from tests.indexer.store.test_crash import _cache_from_index
 

@@ -84,8 +84,22 @@ def test_rss_and_atom_feed_files(tmp_path):
     assert floods.text == "Rivers rose across Bangladesh after monsoon rains."
     assert floods.id == "https://wire.example/floods"  # canonical URL: tracking parameter dropped
     election = articles["Election results"]
-    assert election.id == "urn:atom:1" and election.published == "2024-11-06T07:00:00Z"
+    # One id rule on every feed path (file, URL, watcher): the canonical link, else the guid.
+    assert election.id == "https://atom.example/e" and election.published == "2024-11-06T07:00:00Z"
     assert election.text == "The count finished overnight."
+    (tmp_path / "nolink.rss").write_text(RSS.replace("<link>https://wire.example/markets</link>",
+                                                     "<guid>wire-42</guid>"))
+    articles = {a.title: a for a in _articles(read_sources([str(tmp_path / "nolink.rss")]))}
+    assert articles["Markets calm"].id == "wire-42"
+
+
+def test_urls_need_the_crawler(tmp_path):
+    """Sources do no networking: without a URL reader a URL is a problem (and no request is made)."""
+    [problem] = read_sources(["http://127.0.0.1:9/feed.rss"])
+    assert isinstance(problem, Problem) and "indexer.crawl" in problem.message
+    seen = []
+    assert list(read_sources(["https://news.example/rss"], read_url=lambda url: seen.append(url) or [])) == []
+    assert seen == ["https://news.example/rss"]
 
 
 def test_missing_and_unknown(tmp_path):
