@@ -29,7 +29,17 @@ def add_search_options(parser: argparse.ArgumentParser) -> None:
             elif d.choices:
                 parser.add_argument(flag, choices=d.choices, default=d.default, **common)
             else:
-                parser.add_argument(flag, type=d.base, default=d.default, **common)
+                parser.add_argument(flag, type=_checked(d) if d.date else d.base, default=d.default, **common)
+
+
+def _checked(d):
+    """The flag's value through its declaration's check; argparse then names the flag and exits 2."""
+    def parse(text: str) -> str:
+        try:
+            return d.check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse
 
 
 def search_options(args: argparse.Namespace):

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, TypeVar, get_origin
 
 from fastapi import FastAPI, Query
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 from starlette.datastructures import QueryParams
 
 from indexer.sources.readers import MAX_ARTICLE_CHARS, MAX_ID_CHARS
@@ -73,7 +73,9 @@ def _pydantic_field(d: Declared) -> tuple[Any, Any]:
     if d.wire is not None:
         return d.wire | None, Field(None, description=d.help)
     if d.base is str and not d.choices:  # text: absent is None on the wire, '' in the library
-        return str | None, Field(None, max_length=d.max_length, pattern=d.pattern, description=d.help)
+        # The declaration's own check (a date on the calendar), so that a 422 names the parameter.
+        checked = Annotated[str | None, AfterValidator(d.check)] if d.date else str | None
+        return checked, Field(None, max_length=d.max_length, pattern=d.pattern, description=d.help)
     return d.type, Field(d.default, ge=d.ge, le=d.le, description=d.help)
 
 
@@ -155,6 +157,7 @@ class TimelineTop(BaseModel):
     date: str
     score: float
     passage: str
+    source_derived: bool = Field(False, description="the outlet was taken from the article's URL")
 
 
 class TimelineBucket(BaseModel):
@@ -162,6 +165,8 @@ class TimelineBucket(BaseModel):
     end: str = Field(description="last day of the bucket, inclusive")
     count: int
     by_source: dict[str, int] = Field(description="matches per outlet ('unknown' for none)")
+    derived_sources: list[str] = Field(default_factory=list, description="the outlets of by_source taken from "
+                                       "the articles' URLs (their registered domains)")
     top: TimelineTop | None = Field(description="the best-matching article of the bucket, with its best passage")
 
 
@@ -198,7 +203,8 @@ class ArticleIn(BaseModel):
     url: str = Field("", max_length=4000)
     source: str = Field("", max_length=200)
     published: str = Field("", max_length=64, description="a date or datetime (ISO 8601 preferred); one that "
-                           "cannot be read is kept as metadata.published_raw")
+                           "cannot be read is kept as metadata.published_raw, one not on the calendar "
+                           "(2013-02-30) refuses the request")
     language: str = Field("", max_length=20)
     metadata: dict[Annotated[str, Field(max_length=64)], ScalarValue] = Field(default_factory=dict, max_length=50)
 

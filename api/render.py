@@ -42,13 +42,19 @@ def snippet(passage: PassageHit, bold: bool, limit: int = SNIPPET_CHARS) -> str:
     return ("… " if start > 0 else "") + body + (" …" if end < len(text) else "")
 
 
+def outlet(name: str, derived: bool) -> str:
+    """The outlet as shown: one taken from the URL says so, since it names a website, not a publisher."""
+    return f"{name} (from URL)" if name and derived else name
+
+
 def render_results(response: SearchResponse, offset: int = 0, bold: bool = False) -> str:
     if not response.results:
         return "no results"
     blocks = []
     for rank, result in enumerate(response.results, start=offset + 1):
         lines = [f"{rank}. {heading(result)}  [{result.score:.4f}]"]
-        where = " · ".join(x for x in (result.source, result.published[:10], result.url) if x)
+        where = " · ".join(x for x in (outlet(result.source, result.source_derived), result.published[:10],
+                                        result.url) if x)
         if where:
             lines.append(f"   {where}")
         if result.story:
@@ -84,9 +90,10 @@ def story_line(story: StoryInfo) -> str:
 
 def render_story(page: StoryPage) -> str:
     head = f"story {page.id}" + (f" (asked {page.asked}, merged into it)" if page.asked != page.id else "")
-    lines = [f"{head}: {len(page.articles)} articles, {', '.join(page.outlets) or 'outlets unknown'}"]
+    outlets = ", ".join(outlet(name, name in page.derived_outlets) for name in page.outlets)
+    lines = [f"{head}: {len(page.articles)} articles, {outlets or 'outlets unknown'}"]
     for a in page.articles:
-        where = " · ".join(x for x in (a.published[:10], a.source) if x)
+        where = " · ".join(x for x in (a.published[:10], outlet(a.source, a.source_derived)) if x)
         lines.append(f"- {a.title or a.id}" + (f"  ({where})" if where else ""))
         lines.append(f"  {a.sentence}")
     return "\n".join(lines)
@@ -98,7 +105,8 @@ def render_timeline(timeline: dict) -> str:
     width = max((b["count"] for b in timeline["buckets"]), default=0)
     for b in timeline["buckets"]:
         bar = "#" * round(30 * b["count"] / width) if width else ""
-        sources = ", ".join(f"{s} {n}" for s, n in b["by_source"].items())
+        derived = b["derived_sources"]
+        sources = ", ".join(f"{outlet(s, s in derived)} {n}" for s, n in b["by_source"].items())
         lines.append(f"{b['start']}  {b['count']:4d} {bar}  {sources}")
         if b["top"]:
             lines.append(f"            top: {b['top']['title'] or b['top']['id']}")

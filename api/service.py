@@ -17,7 +17,7 @@ from api.settings import Settings
 from indexer.models.embed import Embedder
 from indexer.pipeline import Indexer, IndexReport
 from indexer.sources.article import Problem
-from indexer.sources.readers import MAX_ARTICLE_CHARS, dated, make_article
+from indexer.sources.readers import MAX_ARTICLE_CHARS, make_article
 from search import Searcher
 
 log = logging.getLogger("newsearch.api")
@@ -94,9 +94,8 @@ class Service:
         left after cleaning, say) refuses the whole request."""
         items, problems = [], []
         for i, a in enumerate(articles):
-            published, metadata = dated(a.published, dict(a.metadata))
             item = make_article(f"body[{i}]", MAX_ARTICLE_CHARS, id=a.id, title=a.title, text=a.text, url=a.url,
-                                source=a.source, published=published, language=a.language, metadata=metadata)
+                                source=a.source, published=a.published, language=a.language, metadata=dict(a.metadata))
             if isinstance(item, Problem):
                 problems.append({"loc": ["body", i], "msg": item.message})
             else:

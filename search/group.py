@@ -38,6 +38,7 @@ def story_results(snap: Snapshot, query: Query, groups: list[tuple[int, list[tup
         s = summaries.get(story)
         lead.story = StoryInfo(id=story, articles=s.articles if s else 1, outlets=s.outlets if s else [],
                                first=s.first if s else "", last=s.last if s else "",
-                               matched=[ids[rowid] for rowid, _ in members])
+                               matched=[ids[rowid] for rowid, _ in members],
+                               derived_outlets=s.derived_outlets if s else [])
         results.append(lead)
     return results

@@ -15,6 +15,8 @@ from datetime import datetime
 from functools import cache, cached_property
 from typing import Any, Literal
 
+from indexer.sources.article import check_calendar
+
 MAX_QUERY_CHARS = 1000
 MAX_K = 100
 MAX_OFFSET = 1000
@@ -25,14 +27,15 @@ FIELD_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}=.{0,200}$"
 
 def option(default: Any, help: str, *, ge: float | None = None, le: float | None = None, param: str = "",
            cli: str = "", max_items: int | None = None, max_length: int | None = None, pattern: str | None = None,
-           wire: type | None = None, public: bool = True) -> Any:
+           wire: type | None = None, public: bool = True, date: bool = False) -> Any:
     """A declared field. `param` is its name on the wire (HTTP, client) when it differs; `cli` its long
     option; `max_items`/`max_length`/`pattern` bound what a request may send (per item for lists); `wire`
     the type a request sends when it is not the field's (a datetime the library keeps as ISO text);
-    `public` False keeps a library-only knob off the wire and the command line."""
+    `public` False keeps a library-only knob off the wire and the command line; `date` marks an ISO date
+    or datetime, which `Declared.check` holds to the calendar."""
     return field(default=default, metadata={
         "help": help, "ge": ge, "le": le, "param": param, "cli": cli, "max_items": max_items,
-        "max_length": max_length, "pattern": pattern, "wire": wire, "public": public})
+        "max_length": max_length, "pattern": pattern, "wire": wire, "public": public, "date": date})
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class Declared:
     pattern: str | None
     wire: type | None
     owner: type
+    date: bool = False
 
     @cached_property
     def choices(self) -> tuple:
@@ -73,6 +77,22 @@ class Declared:
         if typing.get_origin(t) in (typing.Union, types.UnionType):
             t = next(a for a in typing.get_args(t) if a is not type(None))
         return str if self.is_list else t
+
+    def check(self, value: Any) -> Any:
+        """`value`, once a date field's value is shown to be an ISO date or datetime on the calendar; a
+        ValueError saying why not. The one check behind the library (`_check`), the HTTP request models and
+        the command line: a pattern can say that 2013-02-30 looks like a date, not that the day exists."""
+        if not self.date or value in (None, ""):
+            return value
+        text = value.isoformat() if isinstance(value, datetime) else str(value)
+        check_calendar(text)
+        try:
+            if self.pattern and not re.match(self.pattern, text):
+                raise ValueError("expected YYYY-MM-DD, optionally with THH:MM[:SS][Z]")
+            datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValueError(f"{text!r} is not an ISO date or datetime: {exc}") from None
+        return value
 
     def to_wire(self, value: Any) -> Any:
         """The library value as sent over HTTP."""
@@ -107,6 +127,10 @@ def _check(obj: Any) -> None:
             raise ValueError(f"{d.param} must be one of {', '.join(map(str, d.choices))}, not {value!r}")
         if d.ge is not None and value < d.ge or d.le is not None and value > d.le:
             raise ValueError(f"{d.param} must be between {d.ge} and {d.le}, not {value!r}")
+        try:
+            d.check(value)
+        except ValueError as exc:
+            raise ValueError(f"{d.param}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -115,8 +139,8 @@ class Filters:
 
     sources: tuple[str, ...] = option((), "only this outlet (repeatable)", param="source", cli="source",
                                       max_items=50, max_length=200)
-    since: str = option("", "published on or after (ISO date)", pattern=DATE_PATTERN)
-    until: str = option("", "published on or before (ISO date)", pattern=DATE_PATTERN)
+    since: str = option("", "published on or after (ISO date)", pattern=DATE_PATTERN, date=True)
+    until: str = option("", "published on or before (ISO date)", pattern=DATE_PATTERN, date=True)
     language: str = option("", "only this language code", max_length=20)
     fields: tuple[tuple[str, str], ...] = option((), "metadata KEY=VALUE equality (repeatable)", param="field",
                                                  cli="field", max_items=20, pattern=FIELD_PATTERN)
@@ -125,6 +149,7 @@ class Filters:
         for key, _ in self.fields:
             if not FIELD_KEY.fullmatch(key):
                 raise ValueError(f"filter field {key!r}: use letters, digits and _ only")
+        _check(self)
 
     def __bool__(self) -> bool:
         return bool(self.sources or self.since or self.until or self.language or self.fields)
@@ -159,7 +184,7 @@ class SearchOptions:
     time_words: bool = option(False, "read time phrases in the query ('last week', 'in March 2013', 'since "
                               "2019') as a date filter and search the rest")
     now: str = option("", "the moment 'yesterday' or 'last week' count from (ISO date or datetime; default: "
-                      "the clock)", wire=datetime)
+                      "the clock)", wire=datetime, date=True)
     passages: int = option(3, "passages per result", ge=1, le=20, public=False)
     depth: int = option(100, "candidates each retriever returns before fusion", ge=1, le=10_000, public=False)
 
@@ -181,7 +206,7 @@ def declared(cls: type, public_only: bool = True) -> tuple[Declared, ...]:
             name=f.name, param=m.get("param") or f.name, cli=m.get("cli") or f.name.replace("_", "-"),
             type=hints[f.name], default=None if f.default is MISSING else f.default, help=m.get("help", ""),
             ge=m.get("ge"), le=m.get("le"), max_items=m.get("max_items"), max_length=m.get("max_length"),
-            pattern=m.get("pattern"), wire=m.get("wire"), owner=cls))
+            pattern=m.get("pattern"), wire=m.get("wire"), owner=cls, date=m.get("date", False)))
     return tuple(out)
 
 

@@ -36,7 +36,7 @@ def result(article: ArticleRow, rows: list[PassageRow], score: float, query: Que
     hits = [passage_hit(text, rows[i].start, rows[i].end, float(sims[i]), pattern, article.id) for i in order]
     return SearchResult(id=article.id, title=article.title, source=article.source, url=article.url,
                         published=article.published, score=round(float(score), 6), passages=hits,
-                        language=article.language, story_id=article.story)
+                        language=article.language, source_derived=bool(article.source_derived), story_id=article.story)
 
 
 def passage_hit(body: str, start: int, end: int, score: float, pattern: re.Pattern | None,

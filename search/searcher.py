@@ -143,9 +143,11 @@ class Searcher:
                 lead = sentence_spans(row.text)[:1]
                 sentence, score = (row.text[lead[0][0]:lead[0][1]] if lead else row.text[:300]), None
             articles.append(StoryArticle(id=row.id, title=row.title, source=row.source, published=row.published,
-                                         url=row.url, sentence=" ".join(sentence.split()), score=score))
+                                         url=row.url, sentence=" ".join(sentence.split()), score=score,
+                                         source_derived=bool(row.source_derived)))
         return StoryPage(id=current, asked=story_id, articles=articles, outlets=summary.outlets,
-                         first=summary.first, last=summary.last, merged_from=merged, query=query)
+                         first=summary.first, last=summary.last, merged_from=merged, query=query,
+                         derived_outlets=summary.derived_outlets)
 
     def timeline(self, query: str, interval: str = "day", filters: Filters | None = None,
                  options: SearchOptions | None = None, floor: float = TIMELINE_FLOOR) -> dict:
@@ -162,7 +164,8 @@ class Searcher:
                       self.retrievers["dense"].retrieve(snap, parsed, TIMELINE_DEPTH, filters) if score >= floor]
             rows = snap.articles(rowid for rowid, _ in ranked)
             hits = [TimelineHit(id=rows[r].id, published=rows[r].published, source=rows[r].source, score=s,
-                                passage="", title=rows[r].title) for r, s in ranked]
+                                passage="", title=rows[r].title, source_derived=bool(rows[r].source_derived))
+                    for r, s in ranked]
             built = _coarsest_needed(hits, interval, floor)
             tops = {b.top["id"] for b in built.buckets if b.top}
             rowid_of = {rows[r].id: r for r, _ in ranked if rows[r].id in tops}

@@ -24,7 +24,8 @@ UNKNOWN_SOURCE = "unknown"
 
 @dataclass(frozen=True)
 class TimelineHit:
-    """One matching article: `published` is an ISO date or datetime, or '' when unknown."""
+    """One matching article: `published` is an ISO date or datetime, or '' when unknown; `source_derived`
+    when its outlet was taken from its URL."""
 
     id: str
     published: str
@@ -32,21 +33,24 @@ class TimelineHit:
     score: float
     passage: str
     title: str = ""
+    source_derived: bool = False
 
 
 @dataclass
 class Bucket:
-    """The articles of one period: [start, end], both ISO dates, end inclusive. `top` is None when empty."""
+    """The articles of one period: [start, end], both ISO dates, end inclusive. `top` is None when empty.
+    `derived_sources`: the outlets of `by_source` that only URLs named (see `indexer.sources.outlet`)."""
 
     start: str
     end: str
     count: int = 0
     by_source: dict[str, int] = field(default_factory=dict)
     top: dict | None = None
+    derived_sources: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"start": self.start, "end": self.end, "count": self.count, "by_source": dict(self.by_source),
-                "top": dict(self.top) if self.top else None}
+                "derived_sources": list(self.derived_sources), "top": dict(self.top) if self.top else None}
 
 
 @dataclass
@@ -143,9 +147,12 @@ def build_timeline(hits: Iterable[TimelineHit], interval: str, floor: float = 0.
         if members:
             sources = Counter(hit.source or UNKNOWN_SOURCE for hit, _ in members)
             bucket.by_source = dict(sorted(sources.items(), key=lambda item: (-item[1], item[0])))
+            derived = ({hit.source for hit, _ in members if hit.source_derived}
+                       - {hit.source for hit, _ in members if not hit.source_derived})
+            bucket.derived_sources = [name for name in bucket.by_source if name in derived]
             top, day = min(members, key=lambda member: (-member[0].score, member[0].id))
             bucket.top = {"id": top.id, "title": top.title, "source": top.source, "date": day.isoformat(),
-                          "score": top.score, "passage": top.passage}
+                          "score": top.score, "passage": top.passage, "source_derived": top.source_derived}
         buckets.append(bucket)
         start = end + timedelta(days=1)
     return Timeline(interval=interval, floor=floor, buckets=buckets, undated=undated)

@@ -12,7 +12,8 @@ Deliberate choices, each tested:
 * A standalone plausible four-digit number is read as a year ("2013"); "2013 people" is the price of that.
 * A month needs a year: "March 2013" is a month, "March" or "May" alone stays text ("May" is a verb, and a
   month without a year is ambiguous about which year).
-* An invalid date ("2013-02-30") stays text.
+* A date that is not on the calendar ("2013-02-30", "in February 30 2013") is an error naming the phrase,
+  not text: it was meant as a date, and searching its words would quietly answer another question.
 * "last week/month/year" and "previous ..." are the calendar period before this one (weeks start on Monday);
   "past week", "the last week", "past month", "last 7 days", "past 24 hours" are rolling periods ending
   today, today included.
@@ -36,6 +37,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+
+from indexer.sources.article import NotOnCalendar, check_calendar
 
 __all__ = ["Interpreted", "OnlyTimePhrase", "interpret"]
 
@@ -87,13 +90,15 @@ class _Context:
         return 1900 <= year <= self.today.year + 1
 
 
-def _day(ctx: _Context, year: str, month: int, day: str) -> Span | None:
-    if not ctx.plausible(int(year)):
+def _day(ctx: _Context, m: re.Match, month: int) -> Span | None:
+    """The day `m` names (its `y` and `d`, in `month`); NotOnCalendar when a plausible year has no such day."""
+    if not ctx.plausible(int(m["y"])):
         return None
     try:
-        d = date(int(year), month, int(day))
-    except ValueError:
-        return None
+        check_calendar(m.group(0))
+    except NotOnCalendar as exc:
+        raise NotOnCalendar(f"the query's time phrase {exc}") from None
+    d = date(int(m["y"]), month, int(m["d"]))
     return d, d
 
 
@@ -108,11 +113,11 @@ def _shift_months(d: date, months: int) -> date:
 
 
 def _iso(ctx: _Context, m: re.Match) -> Span | None:
-    return _day(ctx, m["y"], int(m["m"]), m["d"])
+    return _day(ctx, m, int(m["m"]))
 
 
 def _month_day_year(ctx: _Context, m: re.Match) -> Span | None:
-    return _day(ctx, m["y"], _MONTHS[m["mon"].lower()], m["d"])
+    return _day(ctx, m, _MONTHS[m["mon"].lower()])
 
 
 def _month_year(ctx: _Context, m: re.Match) -> Span | None:

@@ -22,8 +22,9 @@ class PassageHit:
 
 @dataclass
 class StoryInfo:
-    """The story a grouped result stands for: its size, outlets (most articles first), the dates it spans,
-    and its articles among the matches, best first (the first is the result itself)."""
+    """The story a grouped result stands for: its size, outlets (most articles first; `derived_outlets`
+    those taken from the articles' URLs), the dates it spans, and its articles among the matches, best first
+    (the first is the result itself)."""
 
     id: int
     articles: int
@@ -31,11 +32,13 @@ class StoryInfo:
     first: str
     last: str
     matched: list[str] = field(default_factory=list)
+    derived_outlets: list[str] = field(default_factory=list)
 
 
 @dataclass
 class SearchResult:
-    """One article, its best passage first."""
+    """One article, its best passage first. `source_derived`: the article named no outlet, so `source` is its
+    URL's registered domain (worth showing as such: a website, not the publisher's own name for itself)."""
 
     id: str
     title: str
@@ -45,6 +48,7 @@ class SearchResult:
     score: float
     passages: list[PassageHit]
     language: str = ""
+    source_derived: bool = False
     also_published_by: list[str] = field(default_factory=list)
     story_id: int = 0
     story: StoryInfo | None = None  # with group=story: the story this result represents
@@ -99,6 +103,7 @@ class StoryArticle:
     url: str
     sentence: str
     score: float | None = None
+    source_derived: bool = False
 
 
 @dataclass
@@ -114,6 +119,7 @@ class StoryPage:
     last: str
     merged_from: list[int] = field(default_factory=list)
     query: str = ""
+    derived_outlets: list[str] = field(default_factory=list)  # outlets taken from the articles' URLs
 
     def to_dict(self) -> dict:
         return asdict(self)

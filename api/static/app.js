@@ -12,6 +12,7 @@ const CHART = { height: 120, top: 8, bottom: 20, left: 34, right: 6 };
 const MAX_BAR_WIDTH = 40;
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const SVG_NS = "http://www.w3.org/2000/svg";
+const DERIVED = "outlet taken from the URL"; // an article that named no outlet is credited to its URL's site
 // `search` counts new searches, so that a late answer for an earlier one is dropped.
 const state = { q: "", words: "", mode: "", stories: true, timeWords: true, offset: 0, search: 0 };
 
@@ -144,6 +145,11 @@ function metaLine(tag, parts) {
   return line;
 }
 
+// An outlet as a meta part: one taken from the article's URL is shown lighter, and says so on hover.
+function outletPart(name, derived) {
+  return derived ? ["source derived", name, DERIVED] : ["source", name];
+}
+
 // The separator next to a meta line, none when the line is empty.
 function dot(meta) {
   return meta.childNodes.length ? " · " : null;
@@ -152,9 +158,11 @@ function dot(meta) {
 // "7 outlets · 12 articles · 3–5 May 2013", leaving out what is unknown.
 function storyLine(story) {
   const outlets = story.outlets || [];
+  const derived = story.derived_outlets || [];
+  const named = outlets.map((name) => (derived.includes(name) ? name + " (" + DERIVED + ")" : name));
   return metaLine("p", [
-    outlets.length === 1 ? ["source", outlets[0]] : ["outlets", outlets.length && plural(outlets.length, "outlet"),
-      outlets.join(", ")],
+    outlets.length === 1 ? outletPart(outlets[0], derived.includes(outlets[0]))
+      : ["outlets", outlets.length && plural(outlets.length, "outlet"), named.join(", ")],
     ["articles", plural(story.articles, "article")],
     ["date", dateRange(story.first, story.last)]]);
 }
@@ -164,7 +172,7 @@ function dateOf(published) {
 }
 
 function articleLine(result) {
-  return metaLine("p", [["source", result.source], ["date", dateOf(result.published)],
+  return metaLine("p", [outletPart(result.source, result.source_derived), ["date", dateOf(result.published)],
     ["score", "score " + Number(result.score).toFixed(4)]]);
 }
 
@@ -199,7 +207,8 @@ async function renderStoryArticles(storyId, ownId) {
   const page = await getJSON("/stories/" + encodeURIComponent(storyId) + "?" + params);
   const list = el("ol", { class: "panel story-articles" });
   for (const article of page.articles) {
-    const meta = metaLine("span", [["date", dateOf(article.published)], ["source", article.source]]);
+    const meta = metaLine("span", [["date", dateOf(article.published)],
+      outletPart(article.source, article.source_derived)]);
     const link = articleLink(article.url, article.id, article.title || firstWords(article.sentence));
     const item = el("li", article.id === ownId ? { class: "current" } : null, meta, dot(meta), link);
     if (article.title && article.sentence) item.append(el("p", { class: "sentence" }, article.sentence));
@@ -215,7 +224,8 @@ async function renderSimilar(articleId) {
   if (!body.results.length) return el("p", { class: "panel" }, "Nothing similar found.");
   const list = el("ul", { class: "panel similar" });
   for (const result of body.results) {
-    const meta = metaLine("span", [["source", result.source], ["date", dateOf(result.published)]]);
+    const meta = metaLine("span", [outletPart(result.source, result.source_derived),
+      ["date", dateOf(result.published)]]);
     list.append(el("li", null, articleLink(result.url, result.id, heading(result)), dot(meta), meta));
   }
   return list;
@@ -336,12 +346,14 @@ function bucketLabel(bucket) {
   return bucket.start === bucket.end ? bucket.start : bucket.start + " – " + bucket.end;
 }
 
-// "2013-05-03: 5 articles (Source A 3, Source B 2)"; articles without an outlet are not listed by name.
+// "2013-05-03: 5 articles (Source A 3, site.com (from the URL) 2)"; articles without an outlet are not listed by
+// name, and an outlet taken from the articles' URLs says so.
 function bucketTooltip(bucket) {
+  const derived = bucket.derived_sources || [];
   const sources = Object.entries(bucket.by_source || {})
     .filter(([name]) => name !== "unknown")
     .sort((a, b) => b[1] - a[1])
-    .map(([name, n]) => name + " " + n);
+    .map(([name, n]) => name + (derived.includes(name) ? " (from the URL) " : " ") + n);
   const outlets = sources.length ? " (" + sources.join(", ") + ")" : "";
   return bucketLabel(bucket) + ": " + plural(bucket.count, "article") + outlets;
 }

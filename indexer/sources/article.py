@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -137,3 +138,60 @@ def dateline(text: str) -> str:
     except ValueError:
         return ""
     return parsed.strftime("%Y-%m-%d") if parsed.year <= datetime.now(UTC).year + 1 else ""
+
+
+class NotOnCalendar(ValueError):
+    """A value shaped like a date whose day does not exist ("2013-02-30", month 13): an error to report, never
+    text to keep, because no reading of it is the one its writer meant."""
+
+
+# Shapes read as a year, a month and a day: ISO or slashed (2013-02-30, 2013/2/30), dotted day first
+# (30.02.2013), and a month name before or after the day ("February 30, 2013", "Sat, 30 Feb 2013 10:00 GMT").
+_SHAPES = (
+    re.compile(r"(?P<y>\d{4})[-/](?P<m>\d{1,2})[-/](?P<d>\d{1,2})(?!\d)"),
+    re.compile(r"(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4})(?!\d)"),
+    re.compile(rf"{_WEEKDAY}(?P<mon>{_MONTH})\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y>\d{{4}})(?!\d)", re.I),
+    re.compile(rf"{_WEEKDAY}(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+(?P<mon>{_MONTH}),?\s+(?P<y>\d{{4}})(?!\d)", re.I),
+)
+_MONTH_NUMBER = {name.lower(): number for number, name in enumerate(calendar.month_abbr) if name}
+
+
+def _check_day(year: int, month: int, day: int) -> None:
+    """NotOnCalendar saying why there is no such day ("February 2013 has 28 days")."""
+    if not 1 <= year <= 9999:
+        raise NotOnCalendar(f"year {year} is outside 1 to 9999")
+    if not 1 <= month <= 12:
+        raise NotOnCalendar(f"there is no month {month}")
+    days = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= days:
+        raise NotOnCalendar(f"{calendar.month_name[month]} {year} has {days} days, so no day {day}")
+
+
+def check_calendar(text: str) -> None:
+    """Raise NotOnCalendar when `text` opens with a date-shaped value whose day does not exist; other text,
+    a date or not, passes. The one calendar check of the project: input records' dates (`make_article`),
+    the search options' dates (`search.options`) and dates in a query's time words all go through it."""
+    text = text.strip()
+    for shape in _SHAPES:
+        match = shape.match(text)
+        if match is None:
+            continue
+        month = _MONTH_NUMBER[match["mon"].rstrip(".")[:3].lower()] if "mon" in shape.groupindex else int(match["m"])
+        try:
+            _check_day(int(match["y"]), month, int(match["d"]))
+        except NotOnCalendar as exc:
+            raise NotOnCalendar(f"{match.group(0).strip()!r} is not on the calendar: {exc}") from None
+        return
+
+
+def feed_date(text: str, stamp: tuple | None) -> str:
+    """A feed item's date: feedparser's parsed `stamp` of its date `text` as ISO UTC, else the text read
+    here; the text itself when it is off the calendar, for `make_article` to report as a problem, since
+    feedparser rolls "2013-02-30" over to March 2 without a word."""
+    try:
+        check_calendar(text)
+    except NotOnCalendar:
+        return text
+    if stamp:
+        return "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}Z".format(*stamp[:6])
+    return normalize_date(text)

@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
-from indexer.sources.article import canonical_url, normalize_date
+from indexer.sources.article import canonical_url, feed_date
 from indexer.sources.clean import clean_text
 
 MAX_ENTRIES = 500  # per feed document: a feed cannot make one poll hold more than this many entries
@@ -93,9 +93,8 @@ def _entry(item, base_url: str) -> Entry | None:
     full = bool(body) and len(clean_text(body)) >= FULL_CONTENT_CHARS or len(clean_text(summary)) >= FULL_SUMMARY_CHARS
     if not (link or title or text):
         return None
-    stamp = item.get("published_parsed") or item.get("updated_parsed")
-    published = "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}Z".format(*stamp[:6]) if stamp else ""
-    published = published or normalize_date(item.get("published") or item.get("updated") or "")
+    published = feed_date(str(item.get("published") or item.get("updated") or ""),
+                          item.get("published_parsed") or item.get("updated_parsed"))
     guid = str(item.get("id", "") or "").strip()
     key = guid or (canonical_url(link) if link else "") or "title:" + hashlib.sha1(
         f"{title}\x00{text}".encode("utf-8", "replace")).hexdigest()[:20]

@@ -15,9 +15,18 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from indexer.sources.article import Article, Problem, dateline, normalize_date, stable_id
+from indexer.sources.article import (
+    Article,
+    NotOnCalendar,
+    Problem,
+    check_calendar,
+    dateline,
+    normalize_date,
+    stable_id,
+)
 from indexer.sources.clean import clean_text, scrub
 from indexer.sources.feed import Entry, ParsedFeed, parse_feed
+from indexer.sources.outlet import outlet_from_url
 
 MAX_ARTICLE_CHARS = 1_000_000
 MAX_ID_CHARS = 512
@@ -175,6 +184,7 @@ def _read_csv(data: bytes, where: str, max_chars: int) -> Iterator[Item]:
     text = decode(data, where)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
+        _ = reader.fieldnames  # the header is read first, so that the first record is named by its own line
         line = reader.line_num + 1
         for row in reader:
             here = f"{where}:{line}"
@@ -208,27 +218,40 @@ def article_from_record(record: object, where: str, max_chars: int = MAX_ARTICLE
             return Problem(where, f"field {attribute!r} must be text, got {type(value).__name__}")
         values[attribute] = "" if value is None else str(value)
     used = {name for names in _FIELDS.values() for name in names}
-    published, metadata = dated(values["published"],
-                                {k: v for k, v in record.items() if k not in used and isinstance(k, str)})
+    metadata = {k: v for k, v in record.items() if k not in used and isinstance(k, str)}
     return make_article(
         where, max_chars, id=values["id"], title=values["title"], text=values["text"], url=values["url"],
-        source=values["source"], published=published, language=values["language"], metadata=metadata,
+        source=values["source"], published=values["published"], language=values["language"], metadata=metadata,
     )
 
 
 def dated(value: object, metadata: dict) -> tuple[str, dict]:
     """(ISO date, metadata) from a date-like value: one that cannot be read is kept, as
-    metadata['published_raw'], but the article is then not dated (no date filter admits it)."""
+    metadata['published_raw'], but the article is then not dated (no date filter admits it). A date that
+    is not on the calendar ("2013-02-30") raises NotOnCalendar: it is a typo, and indexing the article
+    undated would hide it."""
     published = normalize_date(value) if value not in (None, "") else ""
     if value not in (None, "") and not published:
+        check_calendar(str(value))
         metadata = {**metadata, "published_raw": str(value)}
     return published, metadata
 
 
 def make_article(where: str, max_chars: int, *, id: str = "", title: str = "", text: str = "", **rest) -> Item:
-    """Clean, check and identify one article: the single gate every reader goes through."""
+    """Clean, check, date and identify one article: the single gate every reader goes through.
+
+    `published` may be any date-like value (see `dated`); one off the calendar makes the article a problem.
+    An article that names no outlet but has a URL is credited to the URL's site, marked as derived
+    (metadata['source_derived']): an outlet, not a blank, for stories, timelines and the per-outlet cap."""
     if len(text) > max_chars:
         return Problem(where, f"article text is {len(text):,} characters; the limit is {max_chars:,}")
+    try:
+        published, metadata = dated(rest.get("published"), rest.get("metadata") or {})
+    except NotOnCalendar as exc:
+        return Problem(where, f"published: {exc}")
+    rest = {**rest, "published": published, "metadata": metadata}
+    if not str(rest.get("source") or "").strip() and (outlet := outlet_from_url(str(rest.get("url") or ""))):
+        rest = {**rest, "source": outlet, "metadata": {**metadata, "source_derived": True}}
     body = clean_text(text)
     title = " ".join(clean_text(title).split())
     if not body:

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 
 class ArticleRow(NamedTuple):
-    """An article as stored; `text` and `metadata` are filled only when asked for (they can be large)."""
+    """An article as stored; `text` and `metadata` are filled only when asked for (they can be large).
+    `source_derived`: the outlet was taken from the URL (metadata['source_derived'], set by the readers)."""
 
     rowid: int
     id: str
@@ -37,6 +38,7 @@ class ArticleRow(NamedTuple):
     dup_group: int
     indexed_at: str
     story: int
+    source_derived: bool = False
     text: str = ""
     metadata: dict | None = None
 
@@ -54,16 +56,18 @@ class PassageRow(NamedTuple):
 
 class StorySummary(NamedTuple):
     """A story as a whole: its size, its outlets (named sources, by how many of its articles each has, then
-    name) and the dates it spans ('' when none of its articles is dated)."""
+    name), those of them only ever taken from URLs, and the dates it spans ('' when none is dated)."""
 
     id: int
     articles: int
     outlets: list[str]
     first: str
     last: str
+    derived_outlets: list[str]
 
 
-_ARTICLE_COLUMNS = "rowid, id, title, url, source, published, language, dup_group, indexed_at, story"
+_DERIVED = "coalesce(json_extract(metadata, '$.source_derived'), 0) = 1"  # the outlet came from the URL
+_ARTICLE_COLUMNS = f"rowid, id, title, url, source, published, language, dup_group, indexed_at, story, {_DERIVED}"
 
 
 def fts_query(words: Sequence[str]) -> str:
@@ -177,11 +181,14 @@ class Snapshot:
         rows = select_in(self.conn, "SELECT story, count(*), min(nullif(published, '')), max(nullif(published, '')) "
                          "FROM articles WHERE story IN ({}) GROUP BY story", ids)
         for story, count, first, last in rows:
-            out[story] = StorySummary(story, count, [], (first or "")[:10], (last or "")[:10])
-        rows = select_in(self.conn, "SELECT story, source, count(*) AS n FROM articles WHERE story IN ({}) "
-                         "AND source != '' GROUP BY story, source ORDER BY story, n DESC, source", ids)
-        for story, source, _ in rows:
+            out[story] = StorySummary(story, count, [], (first or "")[:10], (last or "")[:10], [])
+        rows = select_in(self.conn, f"SELECT story, source, count(*) AS n, min({_DERIVED}) FROM articles "
+                         "WHERE story IN ({}) AND source != '' GROUP BY story, source ORDER BY story, n DESC, source",
+                         ids)
+        for story, source, _, derived in rows:
             out[story].outlets.append(source)
+            if derived:
+                out[story].derived_outlets.append(source)
         return out
 
     def story_articles(self, story: int, text: bool = False) -> list[ArticleRow]:

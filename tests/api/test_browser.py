@@ -1,5 +1,5 @@
 """The search page in Debian's headless Chromium: seed query, <mark>ed words, "more", "no results", story cards,
-the timeline chart, the time-words note and "more like this".
+the timeline chart, outlets taken from URLs, the time-words note and "more like this".
 
 Needs `chromium` and `chromium-driver` (`make browser`); skipped without them.
 """
@@ -113,7 +113,7 @@ def test_story_cards_expand_and_timeline(browser, api_server):
     assert cards, browser.find_element(By.ID, "status").text
     first = cards[0]
     assert "Lohan" in first.find_element(By.CSS_SELECTOR, "h2 a").text
-    # "7 outlets · 12 articles · 3–5 May 2013", unknown parts left out (the ECB+ articles name no outlet).
+    # "7 outlets · 12 articles · 3–5 May 2013", unknown parts left out (ECB+ outlets are taken from the URLs).
     line = first.find_element(By.CSS_SELECTOR, "p.meta").text
     assert re.fullmatch(r"(\d+ outlets · |[^·]+ · )?(\d+) articles · \d+(–\d+)? May 2013", line), line
     assert first.find_elements(By.CSS_SELECTOR, "p.passage mark")
@@ -149,6 +149,20 @@ def test_story_cards_expand_and_timeline(browser, api_server):
     errors = [e["message"] for e in browser.get_log("browser")
               if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]]
     assert not errors, errors
+
+
+def test_an_outlet_taken_from_the_url_is_lighter_with_a_tooltip(browser, api_server):
+    from selenium.webdriver.common.by import By
+
+    _search(browser, api_server, "Lindsay Lohan checks into court-ordered rehab", stories=False)
+    derived = browser.find_elements(By.CSS_SELECTOR, "#results > li.result p.meta .source.derived")
+    assert "etonline.com" in [d.text for d in derived], browser.find_element(By.ID, "status").text
+    assert all(d.get_attribute("title") == "outlet taken from the URL" for d in derived)
+    line = derived[0].find_element(By.XPATH, "..")
+    assert derived[0].value_of_css_property("color") != line.value_of_css_property("color")
+    assert derived[0].value_of_css_property("font-style") == "italic"
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "browser-derived-outlet.png"))
 
 
 def test_time_words_note_and_toggle(browser, api_server):

@@ -96,3 +96,18 @@ def test_stories_timeline_and_similar_commands(small_index):
     assert len(similar["results"]) == 3 and seed["id"] not in [r["id"] for r in similar["results"]]
     only_time = run("search", "last week", "--index", str(small_index), "--time-words")
     assert only_time.returncode == 2 and "only a time phrase" in only_time.stderr
+
+
+def test_a_date_off_the_calendar_exits_2_naming_the_flag(small_index, tmp_path):
+    for flag, value in (("--since", "2013-13-45"), ("--until", "2013-02-30"), ("--now", "2013-02-30")):
+        out = run("search", "rehab", "--index", str(small_index), flag, value)
+        assert out.returncode == 2, (flag, out.stderr)
+        assert f"argument {flag}: '{value}' is not on the calendar" in out.stderr
+    phrase = run("search", "rehab in February 30 2013", "--index", str(small_index), "--time-words")
+    assert phrase.returncode == 2 and "'February 30 2013' is not on the calendar" in phrase.stderr
+    source = write_jsonl(tmp_path / "news.jsonl", [{"id": "a", "text": "Rivers rose.", "published": "2013-05-03"},
+                                                   {"id": "b", "text": "Rivers fell.", "published": "2013-02-30"}])
+    out = run("index", str(source), "--index", str(tmp_path / "idx"), "--quiet")
+    assert out.returncode == 1
+    assert f"{source}:2: published: '2013-02-30' is not on the calendar" in out.stderr
+    assert "indexed 1 articles" in out.stderr

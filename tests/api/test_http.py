@@ -77,6 +77,10 @@ def test_filters_and_paging(http):
     ({"q": "x" * 1001}, "q"),
     ({"q": SEED_QUERY, "mode": "magic"}, "mode"),
     ({"q": SEED_QUERY, "since": "last week"}, "since"),
+    ({"q": SEED_QUERY, "since": "2013-13-45"}, "since"),  # shaped like a date, not on the calendar
+    ({"q": SEED_QUERY, "since": "2013-02-30"}, "since"),
+    ({"q": SEED_QUERY, "until": "2013-02-29T10:00Z"}, "until"),
+    ({"q": SEED_QUERY, "time_words": True, "now": "2013-02-30"}, "now"),
     ({"q": SEED_QUERY, "field": "no-equals"}, "field"),
 ])
 def test_invalid_search_is_422_naming_the_field(http, params, field):
@@ -204,6 +208,12 @@ def test_write_limits(writer):
     odd_date = writer.post("/articles", json=[{"id": "odd", "text": "words", "published": "someday"}], headers=key)
     assert odd_date.status_code == 200
     assert writer.get("/articles/odd").json()["metadata"] == {"published_raw": "someday"}
+    off_calendar = writer.post("/articles", json=[{"id": "feb30", "text": "words", "published": "2013-02-30"}],
+                               headers=key)
+    assert off_calendar.status_code == 422
+    assert off_calendar.json()["detail"] == [{"loc": ["body", 0], "msg": "published: '2013-02-30' is not on the "
+                                              "calendar: February 2013 has 28 days, so no day 30"}]
+    assert writer.get("/articles/feb30").status_code == 404
     too_many = writer.post("/articles", json=[{"text": "x"}] * 1001, headers=key)
     assert too_many.status_code == 422
     huge = writer.post("/articles", content=b"[" + b" " * (11 * 1024 * 1024) + b"]",
@@ -303,6 +313,35 @@ def test_time_words_filter_and_report(http):
     only = http.get("/search", params={"q": "last week", "time_words": "true"})
     assert only.status_code == 422 and "only a time phrase" in only.json()["detail"]
     assert http.get("/search", params={"q": "last week"}).status_code == 200  # off: just words
+
+
+def test_dates_off_the_calendar_in_the_timeline_and_in_time_words(http):
+    timeline = http.get("/timeline", params={"q": "Lindsay Lohan rehab", "since": "2013-02-30"})
+    assert timeline.status_code == 422 and "since" in _fields(timeline)
+    phrase = http.get("/search", params={"q": "Lindsay Lohan rehab in February 30 2013", "time_words": "true"})
+    assert phrase.status_code == 422
+    assert phrase.json()["detail"] == ("the query's time phrase 'February 30 2013' is not on the calendar: "
+                                       "February 2013 has 28 days, so no day 30")
+
+
+def test_an_outlet_taken_from_the_url_is_shown_and_marked(http):
+    """ECB+ records bring a URL and no outlet: ecb-1_7ecbplus, from www.etonline.com, is credited to
+    etonline.com, marked as derived in the article, its result, its story and the timeline."""
+    article = http.get("/articles/ecb-1_7ecbplus").json()
+    assert article["url"].startswith("http://www.etonline.com/")
+    assert article["source"] == "etonline.com" and article["metadata"]["source_derived"] is True
+    params = {"q": "Lindsay Lohan checks into court-ordered rehab", "k": 10, "mode": "dense"}
+    results = {r["id"]: r for r in http.get("/search", params=params).json()["results"]}
+    assert (results["ecb-1_7ecbplus"]["source"], results["ecb-1_7ecbplus"]["source_derived"]) == ("etonline.com", True)
+    grouped = http.get("/search", params={**params, "group": "story"}).json()["results"]
+    story = next(r["story"] for r in grouped if "ecb-1_7ecbplus" in r["story"]["matched"])
+    assert "etonline.com" in story["outlets"] and "etonline.com" in story["derived_outlets"]
+    page = http.get(f"/stories/{story['id']}").json()
+    own = next(a for a in page["articles"] if a["id"] == "ecb-1_7ecbplus")
+    assert own["source_derived"] is True and "etonline.com" in page["derived_outlets"]
+    buckets = http.get("/timeline", params={"q": "Lindsay Lohan rehab"}).json()["buckets"]
+    assert all(set(b["derived_sources"]) <= set(b["by_source"]) for b in buckets)
+    assert any(b["derived_sources"] for b in buckets)
 
 
 def test_story_timeline_and_similar_endpoints(http):

@@ -73,6 +73,16 @@ def test_by_source_counts_unknown_for_an_empty_source():
     assert list(timeline.buckets[0].by_source) == ["Reuters", "AP", "unknown"]  # most first, then by name
 
 
+def test_outlets_taken_from_urls_are_marked():
+    """An outlet is marked derived in a bucket when every one of its articles there got it from a URL."""
+    derived = [TimelineHit(id=i, published="2013-05-03", source=source, score=0.5, passage="", source_derived=True)
+               for i, source in (("a", "etonline.com"), ("b", "etonline.com"), ("c", "Reuters"), ("d", ""))]
+    timeline = build_timeline([*derived, hit("e", "2013-05-03", "Reuters")], "day")
+    bucket = timeline.buckets[0]
+    assert bucket.by_source == {"Reuters": 2, "etonline.com": 2, "unknown": 1}
+    assert bucket.derived_sources == ["etonline.com"]  # Reuters is also named outright; 'unknown' is no outlet
+
+
 def test_undated_and_unparseable_dates_are_counted_apart():
     timeline = build_timeline([hit("a", ""), hit("b", "yesterday-ish"), hit("c", "2013-02-30"),
                                hit("d", "2013-05-03")], "day")
@@ -95,7 +105,7 @@ def test_top_is_the_best_score_and_ties_go_to_the_smaller_id():
                                hit("c", "2013-05-01", "AFP", 0.4)], "week")
     top = timeline.buckets[0].top
     assert top == {"id": "a", "title": "title a", "source": "Reuters", "date": "2013-05-02", "score": 0.9,
-                   "passage": "passage a"}
+                   "passage": "passage a", "source_derived": False}
     timeline = build_timeline([hit("b", "2013-05-03", score=0.95), hit("a", "2013-05-02", score=0.9)], "week")
     assert timeline.buckets[0].top["id"] == "b"
 
@@ -116,8 +126,9 @@ def test_to_dict():
     assert timeline.to_dict() == {
         "interval": "day", "floor": 0.25, "undated": 0,
         "buckets": [{"start": "2013-05-03", "end": "2013-05-03", "count": 1, "by_source": {"unknown": 1},
+                     "derived_sources": [],
                      "top": {"id": "a", "title": "title a", "source": "", "date": "2013-05-03", "score": 0.5,
-                             "passage": "passage a"}}],
+                             "passage": "passage a", "source_derived": False}}],
     }
     assert Bucket(start="2013-05-03", end="2013-05-03").to_dict()["top"] is None
 

@@ -73,7 +73,7 @@ CASES = [
     ("Friday strike", "", "", "Friday strike"),
     ("mars landing in 2099", "", "", "mars landing in 2099"),
     ("mars landing 1850", "", "", "mars landing 1850"),
-    ("quake 2013-02-30", "", "", "quake 2013-02-30"),
+    ("quake February 30 2099", "", "", "quake February 30 2099"),  # no plausible year, so no date at all
     ("COVID-2019 vaccine", "", "", "COVID-2019 vaccine"),
     ("G20 summit", "", "", "G20 summit"),
     ("2,013 people", "", "", "2,013 people"),
@@ -125,6 +125,20 @@ def test_an_empty_range_is_a_clear_error(query, match):
     with pytest.raises(ValueError, match=match) as caught:
         interpret(query, now=NOW)
     assert not isinstance(caught.value, OnlyTimePhrase)
+
+
+@pytest.mark.parametrize(("query", "phrase", "why"), [
+    ("quake in February 30 2013", "February 30 2013", "February 2013 has 28 days, so no day 30"),
+    ("quake 2013-02-30", "2013-02-30", "February 2013 has 28 days, so no day 30"),
+    ("quake 2013-13-45", "2013-13-45", "there is no month 13"),
+    ("riots since 31 Sept. 2013", "31 Sept. 2013", "September 2013 has 30 days, so no day 31"),
+    ("vote between 2019 and April 31, 2020", "April 31, 2020", "April 2020 has 30 days, so no day 31"),
+])
+def test_a_date_off_the_calendar_is_an_error_naming_the_phrase(query, phrase, why):
+    with pytest.raises(ValueError) as caught:
+        interpret(query, now=NOW)
+    assert str(caught.value) == f"the query's time phrase {phrase!r} is not on the calendar: {why}"
+    assert interpret("quake on February 29 2012", now=NOW).since == "2012-02-29"  # a leap day is one
 
 
 def test_inverted_range_is_reported_even_without_other_words():

@@ -118,3 +118,51 @@ def test_dates_and_ids():
     assert normalize_date("2013-02-30") == ""
     assert canonical_url("HTTPS://Example.COM/a/?utm_medium=x&id=3#top") == "https://example.com/a?id=3"
     assert stable_id("", "t", "x") == stable_id("", "t", "x") != stable_id("", "t", "y")
+
+
+def test_a_date_off_the_calendar_is_a_problem_at_its_line(tmp_path):
+    """2013-02-30 is a typo, not an unreadable date to keep aside: the record is reported, `file:line:
+    reason`, and the others are read; free text that is no date at all is still kept as published_raw."""
+    jsonl = tmp_path / "a.jsonl"
+    jsonl.write_text("".join(json.dumps({"id": f"j{i}", "text": "Words.", "published": value}) + "\n"
+                             for i, value in enumerate(["2013-02-28", "2013-02-30", "2013-13-45", "someday"])))
+    csv = tmp_path / "b.csv"
+    csv.write_text('id,text,date\nc1,"Two\nlines",30.02.2013\nc2,Fine,"Sat, 02 Mar 2013 10:00:00 GMT"\n')
+    items = list(read_sources([str(jsonl), str(csv)]))
+    problems = [str(i) for i in items if isinstance(i, Problem)]
+    assert problems == [
+        f"{jsonl}:2: published: '2013-02-30' is not on the calendar: February 2013 has 28 days, so no day 30",
+        f"{jsonl}:3: published: '2013-13-45' is not on the calendar: there is no month 13",
+        f"{csv}:2: published: '30.02.2013' is not on the calendar: February 2013 has 28 days, so no day 30",
+    ]
+    articles = {a.id: a for a in _articles(items)}
+    assert set(articles) == {"j0", "j3", "c2"}
+    assert articles["j3"].published == "" and articles["j3"].metadata == {"published_raw": "someday"}
+    assert articles["c2"].published == "2013-03-02T10:00:00Z"
+
+
+def test_a_feed_date_off_the_calendar_is_a_problem(tmp_path):
+    """feedparser rolls 30 February over to 2 March without a word: the reader reports the item instead."""
+    path = tmp_path / "wire.rss"
+    path.write_text(RSS.replace("Tue, 03 Sep 2024 10:00:00 GMT", "Sat, 30 Feb 2013 10:00:00 GMT"))
+    items = list(read_sources([str(path)]))
+    [problem] = [i for i in items if isinstance(i, Problem)]
+    assert problem.where.startswith(str(path))
+    assert problem.message == ("published: 'Sat, 30 Feb 2013' is not on the calendar: February 2013 has 28 days, "
+                               "so no day 30")
+    assert [a.title for a in _articles(items)] == ["Markets calm"]
+
+
+def test_an_article_without_an_outlet_takes_its_urls_domain(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"id": "derived", "text": "Words.", "url": "http://news.bbc.co.uk/2/hi/1.stm"},
+        {"id": "named", "text": "Words.", "url": "http://news.bbc.co.uk/2/hi/2.stm", "source": "BBC News"},
+        {"id": "no-url", "text": "Words."},
+        {"id": "address", "text": "Words.", "url": "http://127.0.0.1:8000/a"},
+    ]))
+    articles = {a.id: a for a in _articles(read_sources([str(path)]))}
+    assert (articles["derived"].source, articles["derived"].metadata) == ("bbc.co.uk", {"source_derived": True})
+    assert (articles["named"].source, articles["named"].metadata) == ("BBC News", {})
+    assert (articles["no-url"].source, articles["no-url"].metadata) == ("", {})
+    assert (articles["address"].source, articles["address"].metadata) == ("", {})
