@@ -1,7 +1,7 @@
 """newsearch's interfaces: the `newsearch` command (cli), the HTTP API and search page (app), and a
 Python client for that API (client.NewsearchClient, exported here lazily so the CLI starts fast)."""
 
-__all__ = ["NewsearchClient", "NewsearchError"]
+__all__ = ["NewsearchClient", "RemoteError"]
 
 
 def __getattr__(name: str):

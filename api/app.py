@@ -24,17 +24,17 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.errors import add_error_handlers
 from api.metrics import MetricsMiddleware
 from api.middleware import BodyLimitMiddleware, SecurityHeaders
 from api.routers import articles, search, service, stories
-from api.service import InvalidArticles, NotReady, Service
+from api.service import Service
 from api.settings import Settings
-from indexer.errors import IndexLocked, IndexUnavailable
 
 log = logging.getLogger("newsearch.api")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -64,7 +64,7 @@ def create_app(index_dir: Path | str, settings: Settings | None = None, embedder
     app = FastAPI(title="newsearch", version="0.1.0", lifespan=lifespan, description=__doc__,
                   summary="Semantic search over news: ranked articles with the passages that answer the query.")
     app.state.newsearch = app_service
-    _add_error_handlers(app)
+    add_error_handlers(app)
     app.include_router(search.router(bool(settings.read_key)))
     app.include_router(stories.router(bool(settings.read_key)))  # before /articles/{id:path}: .../similar
     app.include_router(articles.router(bool(settings.read_key), settings.max_articles))
@@ -88,31 +88,6 @@ def create_app(index_dir: Path | str, settings: Settings | None = None, embedder
     app.add_middleware(MetricsMiddleware, metrics=app_service.metrics)
     app.add_middleware(SecurityHeaders)
     return app
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    """Each failure as its HTTP status with a message; never a stack trace to the client."""
-
-    def reply(status: int, detail):
-        async def handler(request: Request, exc: Exception) -> JSONResponse:
-            return JSONResponse({"detail": detail(exc)}, status_code=status)
-        return handler
-
-    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("newsearch: unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": "internal error"}, status_code=500)
-
-    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
-        log.error("newsearch: index unavailable: %s", exc)
-        return JSONResponse({"detail": "index unavailable"}, status_code=503)
-
-    app.add_exception_handler(Exception, internal_error)
-    app.add_exception_handler(IndexUnavailable, unavailable)
-    app.add_exception_handler(IndexLocked, reply(409, lambda exc: "another process is writing to the index; "
-                                                               "try again when it has finished"))
-    app.add_exception_handler(NotReady, reply(503, lambda exc: "index not loaded"))
-    app.add_exception_handler(InvalidArticles, reply(422, lambda exc: exc.problems))
-    app.add_exception_handler(ValueError, reply(422, str))
 
 
 def serve(index_dir: Path | str, host: str = "127.0.0.1", port: int = 8000, settings: Settings | None = None,

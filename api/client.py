@@ -14,11 +14,12 @@ from urllib.parse import quote
 
 import httpx
 
+from indexer.errors import NewsearchError
 from search.options import Filters, SearchOptions, to_wire
 from search.types import SearchResponse
 
 
-class NewsearchError(RuntimeError):
+class RemoteError(NewsearchError):
     """The server answered with an error (`status` is the HTTP status, `detail` its explanation),
     or could not be reached (`status` 0)."""
 
@@ -66,7 +67,7 @@ class NewsearchClient:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise NewsearchError(0, f"cannot reach {self.base_url}: {exc}", method, path) from exc
+            raise RemoteError(0, f"cannot reach {self.base_url}: {exc}", method, path) from exc
         if response.status_code == 404 and ok_404:
             return None
         if response.status_code >= 400:
@@ -74,7 +75,7 @@ class NewsearchClient:
                 detail = response.json().get("detail", response.text)
             except (ValueError, AttributeError):
                 detail = response.text or response.reason_phrase
-            raise NewsearchError(response.status_code, detail, method, path)
+            raise RemoteError(response.status_code, detail, method, path)
         return response
 
     # -- reads -------------------------------------------------------------------------------------
@@ -99,7 +100,7 @@ class NewsearchClient:
         """True when the server has its index loaded."""
         try:
             self._request("GET", "/ready")
-        except NewsearchError:
+        except RemoteError:
             return False
         return True
 

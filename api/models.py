@@ -170,15 +170,28 @@ class TimelineBucket(BaseModel):
     top: TimelineTop | None = Field(description="the best-matching article of the bucket, with its best passage")
 
 
+class TimelineRelevance(BaseModel):
+    """An article counts when its best passage's cosine to the query reaches `cosine`, or when it holds
+    `words_needed` of the query's `words` words and its cosine reaches `cosine_with_words` (indexer/relevance.py)."""
+
+    cosine: float
+    cosine_with_words: float
+    word_share: float
+    words: int
+    words_needed: int
+
+
 class TimelineOut(BaseModel):
     query: str
     interval: str = Field(description="the bucket size used: the one asked for, or a wider one when the matches "
                                       "span more than 400 of those")
     asked_interval: str
-    floor: float = Field(description="the relevance floor: articles whose best passage's cosine to the query "
-                                     "is below it are not counted")
+    floor: float = Field(description="the cosine (of an article's best passage to the query) that makes an "
+                                     "article count alone; relevance.cosine")
+    relevance: TimelineRelevance = Field(description="the relevance test the articles were counted by, the one "
+                                         "that marks search results `relevant`")
     matched: int = Field(description="articles counted (dated or not)")
-    capped: bool = Field(description="true when the matches reached the number a timeline considers")
+    capped: bool = Field(description="true when more matches may lie beyond the articles a timeline considers")
     undated: int = Field(description="matches without a date, counted in no bucket")
     buckets: list[TimelineBucket]
     interpreted: dict[str, Any] | None = None

@@ -8,6 +8,7 @@ from search.types import PassageHit, SearchResponse, SearchResult, StoryInfo, St
 SNIPPET_CHARS = 300
 HEADING_WORDS = 12
 BOLD, PLAIN = "\033[1m", "\033[0m"
+LESS_RELATED = "── less related ──"  # before the first result that fails the relevance test
 
 
 def heading(result: SearchResult) -> str:
@@ -51,7 +52,11 @@ def render_results(response: SearchResponse, offset: int = 0, bold: bool = False
     if not response.results:
         return "no results"
     blocks = []
+    divided = False
     for rank, result in enumerate(response.results, start=offset + 1):
+        if not result.relevant and not divided:  # one divider; the results keep their rank order below it
+            blocks.append(LESS_RELATED)
+            divided = True
         lines = [f"{rank}. {heading(result)}  [{result.score:.4f}]"]
         where = " · ".join(x for x in (outlet(result.source, result.source_derived), result.published[:10],
                                         result.url) if x)
@@ -99,9 +104,18 @@ def render_story(page: StoryPage) -> str:
     return "\n".join(lines)
 
 
+def relevance_rule(relevance: dict) -> str:
+    """'cosine >= 0.54, or >= 0.26 holding 3 of the query's 4 words': the test a timeline counted by."""
+    rule = f"cosine >= {relevance['cosine']}"
+    if relevance["words"]:
+        rule += (f", or >= {relevance['cosine_with_words']} holding {relevance['words_needed']} of the query's "
+                 f"{relevance['words']} word{'s' * (relevance['words'] != 1)}")
+    return rule
+
+
 def render_timeline(timeline: dict) -> str:
-    lines = [f"{timeline['matched']} matching articles (cosine >= {timeline['floor']}), per {timeline['interval']}; "
-             f"{timeline['undated']} undated"]
+    lines = [f"{timeline['matched']} matching articles ({relevance_rule(timeline['relevance'])}), "
+             f"per {timeline['interval']}; {timeline['undated']} undated"]
     width = max((b["count"] for b in timeline["buckets"]), default=0)
     for b in timeline["buckets"]:
         bar = "#" * round(30 * b["count"] / width) if width else ""

@@ -14,6 +14,7 @@ from pathlib import Path
 from api.metrics import Metrics
 from api.models import ArticleIn
 from api.settings import Settings
+from indexer.errors import InvalidInput, NewsearchError
 from indexer.models.embed import Embedder
 from indexer.pipeline import Indexer, IndexReport
 from indexer.sources.article import Problem
@@ -23,11 +24,11 @@ from search import Searcher
 log = logging.getLogger("newsearch.api")
 
 
-class NotReady(RuntimeError):
+class NotReady(NewsearchError):
     """The index is not loaded (start-up, or shutting down)."""
 
 
-class InvalidArticles(ValueError):
+class InvalidArticles(InvalidInput):
     """Articles that cannot be indexed; `problems` are FastAPI-style errors naming each one."""
 
     def __init__(self, problems: list[dict]) -> None:
@@ -110,5 +111,7 @@ class Service:
             return indexer.delete([article_id]) > 0
 
     def _indexer(self) -> Indexer:
-        """The writer for one write: waits a while for another writer, then fails (409 to the client)."""
-        return Indexer(self.index_dir, embedder=self.searcher.embedder, wait_for_lock=self.settings.write_wait_seconds)
+        """The writer for one write, with the searcher's models (every model of the index, loaded once for the
+        server's life); it waits a while for another writer, then fails (409 to the client)."""
+        return Indexer(self.index_dir, embedder=self.searcher.embedder, embedders=self.searcher.extra_embedders,
+                       wait_for_lock=self.settings.write_wait_seconds)

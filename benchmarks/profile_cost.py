@@ -73,7 +73,7 @@ def main() -> None:
         for text in queries:
             for profile, searcher in searchers.items():
                 started = time.perf_counter()
-                for model in [searcher.embedder, *searcher.extra_embedders]:
+                for model in [searcher.embedder, *searcher.extra_embedders.values()]:
                     model.encode_query(text)
                 encode[profile].append((time.perf_counter() - started) * 1000)
                 started = time.perf_counter()

@@ -7,18 +7,20 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from indexer import settings
-from indexer.models.embed import DEFAULT_ENCODER, Embedder, canonical_model_name
+from indexer.enrich.stage import Committed
+from indexer.errors import InvalidInput
+from indexer.models.embed import DEFAULT_ENCODER, Embedded, Embedder, canonical_model_name
 from indexer.models.profiles import CONTEXTS, DEFAULT_CONTEXT, DEFAULT_PROFILE, profile_models
 from indexer.sources.article import Article, Problem
 from indexer.sources.chunk import Passage, chunk
 from indexer.sources.readers import MAX_ARTICLE_CHARS, read_sources
-from indexer.store.index_store import IndexStore, Manifest, WriteResult
+from indexer.store.index_store import IndexStore, Manifest
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class IndexConfig:
         if self.profile is not None:
             profile_models(self.profile)  # raises on an unknown name
         if self.context is not None and self.context not in CONTEXTS:
-            raise ValueError(f"unknown context {self.context!r}; choose one of {', '.join(CONTEXTS)}")
+            raise InvalidInput(f"unknown context {self.context!r}; choose one of {', '.join(CONTEXTS)}")
 
 
 @dataclass
@@ -92,16 +94,6 @@ def embedding_text(article: Article, passage: Passage, context: str = DEFAULT_CO
 def text_key(text: str) -> bytes:
     """The key under which a passage's vectors are stored: identical model input, identical vectors."""
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
-
-
-@dataclass(frozen=True)
-class Embedded:
-    """One article's passage vectors: a matrix per model of the index (its own first, then the profile's),
-    and each passage's key, by which a later identical passage reuses them."""
-
-    vectors: tuple[np.ndarray, ...]
-    keys: tuple[bytes, ...]
-    reused: int = 0  # passages not encoded for this article (stored already, or earlier in its batch)
 
 
 Prepared = tuple[Article, list[Passage], Embedded]
@@ -182,11 +174,15 @@ class Indexer:
     """Writes articles into one index folder; holds the writer lock while open."""
 
     def __init__(self, index_dir: Path | str, config: IndexConfig | None = None,
-                 embedder: Embedder | None = None, wait_for_lock: bool | float = False) -> None:
+                 embedder: Embedder | None = None, wait_for_lock: bool | float = False,
+                 embedders: Mapping[str, Embedder] | None = None) -> None:
+        """`embedder` is the index's own model when already loaded; `embedders` any loaded models by name (a
+        server's or a watcher's, handed from one write to the next so that none is loaded twice)."""
         self.config = config or IndexConfig()
         model = canonical_model_name(self.config.model if embedder is None else embedder.model)
-        self._embedder = embedder
-        self._extra: list[Embedder] | None = None
+        self._models: dict[str, Embedder] = dict(embedders or {})
+        if embedder is not None:
+            self._models[embedder.model] = embedder
         dim = embedder.dim if embedder else 0
         asked = self.config.backend or ("milvus" if self.config.backend_uri else None)
         backend = settings.backend(asked)
@@ -211,25 +207,27 @@ class Indexer:
                 extra["dim"] = loaded.dim
             m.write(self.store.folder)
 
+    def embedder_for(self, model: str) -> Embedder:
+        """One of the index's models by name, loaded on first use: a run over unchanged articles never pays
+        for loading it."""
+        if model not in self._models:
+            self._models[model] = Embedder(model, self.store.manifest.encoder)
+        return self._models[model]
+
     @property
     def embedder(self) -> Embedder:
-        """The model, loaded on first use: a run over unchanged articles never pays for loading it."""
-        if self._embedder is None:
-            self._embedder = Embedder(self.store.manifest.model, self.store.manifest.encoder)
-        return self._embedder
+        """The index's own model."""
+        return self.embedder_for(self.store.manifest.model)
 
     @property
     def extra_embedders(self) -> list[Embedder]:
-        """The profile's other models (none for "fast"), loaded on first use like the first."""
-        if self._extra is None:
-            m = self.store.manifest
-            self._extra = [Embedder(extra["model"], m.encoder) for extra in m.extra_models]
-        return self._extra
+        """The profile's other models (none for "fast"), in the index's order."""
+        return [self.embedder_for(model) for model in self.store.manifest.models()[1:]]
 
     @property
-    def loaded_embedder(self) -> Embedder | None:
-        """The model if this writer has loaded it (to hand on to the next writer), else None."""
-        return self._embedder
+    def loaded(self) -> dict[str, Embedder]:
+        """The models this writer holds loaded, by name: what the next writer can be handed."""
+        return dict(self._models)
 
     def close(self) -> None:
         self.store.close()
@@ -285,14 +283,13 @@ class Indexer:
         return report
 
     def write(self, articles: list[Article], deletes: Iterable[str] = (),
-              state: Mapping[str, str] | None = None) -> WriteResult:
+              state: Mapping[str, str] | None = None) -> Committed:
         """One atomic batch however large: upserts (unchanged ones skipped), deletes and `state` (see
         `IndexStore.write`) commit together or not at all. No checkpoint: readers catch up from SQLite,
         and the caller checkpoints when it likes (a watcher, every few minutes)."""
         todo = self._changed(Batch(list({a.id: a for a in articles}.values())))
-        result = self.store.write(self.prepare(todo.articles) if todo.articles else [], list(deletes), state)
-        result.unchanged = todo.unchanged
-        return result
+        committed = self.store.write(self.prepare(todo.articles) if todo.articles else [], list(deletes), state)
+        return replace(committed, unchanged=todo.unchanged)
 
     def _changed(self, batch: Batch) -> Batch:
         """The batch less the articles the index already holds with the same content."""

@@ -15,6 +15,7 @@ from datetime import datetime
 from functools import cache, cached_property
 from typing import Any, Literal
 
+from indexer.errors import InvalidOption
 from indexer.sources.article import check_calendar
 
 MAX_QUERY_CHARS = 1000
@@ -88,10 +89,10 @@ class Declared:
         check_calendar(text)
         try:
             if self.pattern and not re.match(self.pattern, text):
-                raise ValueError("expected YYYY-MM-DD, optionally with THH:MM[:SS][Z]")
+                raise InvalidOption("expected YYYY-MM-DD, optionally with THH:MM[:SS][Z]")
             datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError as exc:
-            raise ValueError(f"{text!r} is not an ISO date or datetime: {exc}") from None
+            raise InvalidOption(f"{text!r} is not an ISO date or datetime: {exc}") from None
         return value
 
     def to_wire(self, value: Any) -> Any:
@@ -115,7 +116,7 @@ def parse_field(item: str) -> tuple[str, str]:
     """'KEY=VALUE' -> (KEY, VALUE), the metadata equality filter as typed on a command line or a URL."""
     key, sep, value = item.partition("=")
     if not sep or not FIELD_KEY.fullmatch(key):
-        raise ValueError(f"field filter {item!r}: expected KEY=VALUE, KEY of letters, digits and _")
+        raise InvalidOption(f"field filter {item!r}: expected KEY=VALUE, KEY of letters, digits and _")
     return key, value
 
 
@@ -124,13 +125,13 @@ def _check(obj: Any) -> None:
     for d in declared(type(obj), public_only=False):
         value = getattr(obj, d.name)
         if d.choices and value is not None and value not in d.choices:
-            raise ValueError(f"{d.param} must be one of {', '.join(map(str, d.choices))}, not {value!r}")
+            raise InvalidOption(f"{d.param} must be one of {', '.join(map(str, d.choices))}, not {value!r}")
         if d.ge is not None and value < d.ge or d.le is not None and value > d.le:
-            raise ValueError(f"{d.param} must be between {d.ge} and {d.le}, not {value!r}")
+            raise InvalidOption(f"{d.param} must be between {d.ge} and {d.le}, not {value!r}")
         try:
             d.check(value)
         except ValueError as exc:
-            raise ValueError(f"{d.param}: {exc}") from None
+            raise InvalidOption(f"{d.param}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ class Filters:
     def __post_init__(self) -> None:
         for key, _ in self.fields:
             if not FIELD_KEY.fullmatch(key):
-                raise ValueError(f"filter field {key!r}: use letters, digits and _ only")
+                raise InvalidOption(f"filter field {key!r}: use letters, digits and _ only")
         _check(self)
 
     def __bool__(self) -> bool:

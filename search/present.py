@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 
+from indexer.relevance import relevant, stem, words_found
 from indexer.sources.chunk import sentence_spans
 from indexer.store.snapshot import ArticleRow, PassageRow, Snapshot
 from search.query import Query
@@ -26,17 +27,22 @@ def present(snap: Snapshot, query: Query, page: list[tuple[int, float]], per_res
 
 def result(article: ArticleRow, rows: list[PassageRow], score: float, query: Query, pattern: re.Pattern | None,
            per_result: int) -> SearchResult:
-    """The article with its `per_result` passages nearest the query (by vector, or by query words)."""
+    """The article with its `per_result` passages nearest the query (by vector, or by query words), marked
+    `relevant` by the relevance test over its best passage's cosine and the query words it holds."""
     text = article.text
-    if query.vector is not None and rows:
-        sims = np.stack([r.embedding for r in rows]) @ query.vector
+    cosines = np.stack([r.embedding for r in rows]) @ query.vector if query.vector is not None and rows else None
+    if cosines is not None and not query.by_words:
+        sims = cosines
     else:  # lexical mode: rank passages by how many query words they hold
         sims = np.array([_term_hits(text[r.start:r.end], query.words) for r in rows], dtype=np.float32)
     order = np.argsort(-sims, kind="stable")[:per_result]
     hits = [passage_hit(text, rows[i].start, rows[i].end, float(sims[i]), pattern, article.id) for i in order]
+    counts = cosines is not None and relevant(float(cosines.max()), len(query.words),
+                                              words_found(query.words, article.title + "\n" + text))
     return SearchResult(id=article.id, title=article.title, source=article.source, url=article.url,
                         published=article.published, score=round(float(score), 6), passages=hits,
-                        language=article.language, source_derived=bool(article.source_derived), story_id=article.story)
+                        language=article.language, source_derived=bool(article.source_derived), story_id=article.story,
+                        relevant=bool(counts))
 
 
 def passage_hit(body: str, start: int, end: int, score: float, pattern: re.Pattern | None,
@@ -68,7 +74,7 @@ def term_pattern(terms: list[str]) -> re.Pattern | None:
     """Words that start with a query word's stem (sanction -> sanctions); None for no terms."""
     if not terms:
         return None
-    stems = sorted({t[:max(4, len(t) - 2)] if len(t) > 4 else t for t in terms}, key=len, reverse=True)
+    stems = sorted({stem(t) for t in terms}, key=len, reverse=True)
     return re.compile(r"\b(?:" + "|".join(re.escape(s) for s in stems) + r")\w*", re.I)
 
 

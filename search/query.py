@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,17 +23,21 @@ def query_words(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Query:
-    """A parsed query: the text, its words, and its vector (None when no dense retrieval needs one), with one
-    vector per other model of the index's profile (`extra`, slot 1 onwards) when those retrievers run."""
+    """A parsed query: the text, its words, and its vector from the index's own model (None when no dense
+    retrieval needs one), with the vectors of the profile's other models by name (`extra`) when those
+    retrievers run."""
 
     text: str
     words: list[str]
     vector: np.ndarray | None = None
-    extra: tuple[np.ndarray, ...] = ()
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+    # Lexical mode: passages are ranked by the query words they hold, and the vector serves only the relevance
+    # test (indexer/relevance.py), which needs the article's cosine to the query whatever retrieved it.
+    by_words: bool = False
 
-    def vector_for(self, slot: int) -> np.ndarray:
-        """The query vector of model `slot` (0: the index's own)."""
-        vector = self.vector if slot == 0 else self.extra[slot - 1]
+    def vector_for(self, model: str | None) -> np.ndarray:
+        """The query vector of `model` (None: the index's own)."""
+        vector = self.vector if model is None else self.extra.get(model)
         if vector is None:
             raise ValueError("this query was parsed without a vector")
         return vector

@@ -27,22 +27,22 @@ class Retriever(Protocol):
 
 class DenseRetriever:
     """Articles by their best passage's cosine similarity to the query vector (MaxP), in the vectors of one
-    model of the index (`slot` 0: its own; 1 onwards: its profile's others)."""
+    model of the index (`model` None: its own; else one of its profile's others, by name)."""
 
-    def __init__(self, slot: int = 0) -> None:
-        self.slot = slot
+    def __init__(self, model: str | None = None) -> None:
+        self.model = model
 
     def retrieve(self, snap: Snapshot, query: Query, depth: int, filters: Filters) -> list[tuple[int, float]]:
         derived = snap.derived()  # one generation for the search and the passage -> article map
-        vectors = derived.stores()[self.slot]
+        vectors = derived.by_model[self.model] if self.model else derived.vectors
         fetch = depth * PASSAGES_PER_ARTICLE
-        qvec = query.vector_for(self.slot)
+        qvec = query.vector_for(self.model)
         if filters:
             allowed = snap.allowed_passages(filters)
             if not len(allowed):
                 return []
             if len(allowed) <= EXACT_FILTER_LIMIT:
-                scores = snap.embeddings(allowed, self.slot) @ qvec
+                scores = snap.embeddings(allowed, self.model) @ qvec
                 top = np.argsort(-scores, kind="stable")[:fetch]
                 pids, sims = allowed[top], scores[top]
             else:

@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from indexer.enrich.stories import article_vector
-from indexer.errors import ModelMismatch
+from indexer.errors import InvalidOption, ModelMismatch
 from indexer.models.embed import Embedder, canonical_model_name
+from indexer.models.profiles import profile
+from indexer.relevance import CALIBRATED, Setting, relevant, words_found, words_needed
 from indexer.sources.chunk import sentence_spans
 from indexer.store.index_store import IndexStore
 from search import fusion
@@ -25,14 +27,6 @@ from search.timeline import INTERVALS, Timeline, TimelineHit, build_timeline
 from search.timewords import Interpreted, interpret
 from search.types import Interpretation, SearchResponse, StoryArticle, StoryPage
 
-# Convex fusion weights per index profile, by retriever; chosen on allsides_neus and carried unchanged to the
-# other sets (benchmarks/README.md). A mode fuses the retrievers of its kind: "dense" the dense ones.
-FUSION_WEIGHTS = {
-    "fast": {"dense": 0.5, "lexical": 0.5},
-    "quality": {"dense": 0.1, "dense:all-mpnet-base-v2": 0.5, "lexical": 0.4},
-}
-# A timeline counts articles whose best passage's cosine to the query reaches this (benchmarks/README.md).
-TIMELINE_FLOOR = 0.53
 TIMELINE_DEPTH = 2000  # articles considered per timeline (the response says when the cap was reached)
 
 
@@ -51,11 +45,16 @@ class Searcher:
         m = self.store.manifest
         self.embedder = embedder or Embedder(recorded, m.encoder, threads=1)
         # The profile's other models (quality: all-mpnet-base-v2), each a dense retriever of its own.
-        self.extra_embedders = [Embedder(extra["model"], m.encoder, threads=1) for extra in m.extra_models]
+        self.extra_embedders = {name: Embedder(name, m.encoder, threads=1) for name in m.models()[1:]}
+        # Retrievers by name ("dense" the index's own model, "dense:<model>" each other, "lexical" BM25) with
+        # their convex fusion weights from the profile (indexer/models/profiles.py). A mode fuses the
+        # retrievers of its kind: "dense" the dense ones.
+        weights = profile(m.profile).weights
         self.retrievers: dict[str, Retriever] = {"dense": DenseRetriever(), "lexical": LexicalRetriever()}
-        for slot, extra in enumerate(m.extra_models, 1):
-            self.retrievers[f"dense:{extra['model'].rsplit('/', 1)[-1]}"] = DenseRetriever(slot)
-        self.weights = FUSION_WEIGHTS[m.profile]
+        self.weights = {"dense": weights["dense"], "lexical": weights["lexical"]}
+        for name in self.extra_embedders:
+            self.retrievers[f"dense:{name.rsplit('/', 1)[-1]}"] = DenseRetriever(name)
+            self.weights[f"dense:{name.rsplit('/', 1)[-1]}"] = weights[name]
         with self.store.snapshot() as snap:
             snap.derived()  # load and catch up now, not on the first query
 
@@ -69,7 +68,10 @@ class Searcher:
         mode = options.mode or self.default_mode
         filters = filters or Filters()
         depth = max(options.depth, offset + k)
-        parsed, filters, interpreted = self._parse(query, filters, options, dense=mode != "lexical", extra=True)
+        # Every mode encodes the query: the relevance test of each result needs its cosine (lexical mode ranks
+        # passages by the query words all the same).
+        parsed, filters, interpreted = self._parse(query, filters, options, extra=mode != "lexical")
+        parsed = replace(parsed, by_words=mode == "lexical")
         with self.store.snapshot() as snap:
             ranked = self._retrieve(snap, parsed, mode, depth, filters, options.fusion)
             news = needs_news_order(options)
@@ -93,16 +95,16 @@ class Searcher:
         return SearchResponse(query=query, results=results, mode=mode, interpreted=interpreted,
                               took_ms=round((time.perf_counter() - started) * 1000, 3))
 
-    def _parse(self, query: str, filters: Filters, options: SearchOptions, dense: bool = True,
+    def _parse(self, query: str, filters: Filters, options: SearchOptions,
                extra: bool = False) -> tuple[Query, Filters, Interpretation | None]:
         """The query as searched: its time words read into the filters (when asked), the words BM25 looks up
-        and results mark, and its vector (when a dense retriever needs one; `extra`: the profile's other
-        models' vectors too)."""
+        and results mark, and its vector (`extra`: the profile's other models' vectors too, for their dense
+        retrievers)."""
         text, interpreted = query, None
         if options.time_words:
             text, filters, interpreted = read_time_words(query, filters, options.now)
-        vector = self.embedder.encode_query(text) if dense else None
-        others = tuple(e.encode_query(text) for e in self.extra_embedders) if dense and extra else ()
+        vector = self.embedder.encode_query(text)
+        others = {name: e.encode_query(text) for name, e in self.extra_embedders.items()} if extra else {}
         return Query(text, query_words(text), vector, others), filters, interpreted
 
     def _retrieve(self, snap, query: Query, mode: str, depth: int, filters: Filters,
@@ -150,23 +152,24 @@ class Searcher:
                          derived_outlets=summary.derived_outlets)
 
     def timeline(self, query: str, interval: str = "day", filters: Filters | None = None,
-                 options: SearchOptions | None = None, floor: float = TIMELINE_FLOOR) -> dict:
+                 options: SearchOptions | None = None, setting: Setting = CALIBRATED) -> dict:
         """Matching articles counted per day, week or month and by outlet, each bucket with its best passage.
         When the matches span too many buckets of `interval`, the next wider interval that fits is used
         (the response's `interval`; `asked_interval` is the one asked for).
 
-        Matching is dense similarity (cosine of the article's best passage) at or above `floor`: an absolute
-        score, unlike the hybrid score normalised per query, so a count means the same across queries and
-        intervals (the floor's choice: benchmarks/README.md, timeline floor)."""
+        An article counts when it passes the relevance test (indexer/relevance.py), the one that marks search
+        results: its best passage's cosine to the query reaches `setting.cosine`, or it holds the query's words
+        and its cosine reaches `setting.cosine_with_words`. Both are absolute, unlike the hybrid score
+        normalised per query, so a count means the same across queries and intervals; the response states
+        them (`relevance`; `floor` is the cosine alone)."""
         parsed, filters, interpreted = self._parse(query, filters or Filters(), options or SearchOptions())
         with self.store.snapshot() as snap:
-            ranked = [(rowid, score) for rowid, score in
-                      self.retrievers["dense"].retrieve(snap, parsed, TIMELINE_DEPTH, filters) if score >= floor]
+            ranked, capped = self._matches(snap, parsed, filters, setting)
             rows = snap.articles(rowid for rowid, _ in ranked)
             hits = [TimelineHit(id=rows[r].id, published=rows[r].published, source=rows[r].source, score=s,
                                 passage="", title=rows[r].title, source_derived=bool(rows[r].source_derived))
                     for r, s in ranked]
-            built = _coarsest_needed(hits, interval, floor)
+            built = _coarsest_needed(hits, interval, setting.cosine)
             tops = {b.top["id"] for b in built.buckets if b.top}
             rowid_of = {rows[r].id: r for r, _ in ranked if rows[r].id in tops}
             best = {res.id: res for res in present(snap, parsed, [(rowid_of[i], 0.0) for i in sorted(tops)], 1)}
@@ -174,9 +177,32 @@ class Searcher:
             if bucket.top and best[bucket.top["id"]].passages:
                 bucket.top["passage"] = best[bucket.top["id"]].passages[0].text
         out = built.to_dict()
-        out.update(query=query, asked_interval=interval, matched=len(ranked), capped=len(ranked) >= TIMELINE_DEPTH,
+        out.update(query=query, asked_interval=interval, matched=len(ranked), capped=capped,
+                   relevance={**asdict(setting), "words": len(parsed.words),
+                              "words_needed": words_needed(len(parsed.words), setting.word_share)},
                    interpreted=asdict(interpreted) if interpreted else None)
         return out
+
+    def _matches(self, snap, query: Query, filters: Filters, setting: Setting) -> tuple[list[tuple[int, float]], bool]:
+        """(article rowid, best passage cosine) of the articles that pass the relevance test, best first, and
+        whether more may lie beyond the TIMELINE_DEPTH candidates considered.
+
+        Candidates are the dense retriever's top TIMELINE_DEPTH; when that list stops above the words clause's
+        cosine, BM25's top TIMELINE_DEPTH too, since an article holding the query's words may count below
+        where the dense list stopped. The words are counted only where they decide: for the articles whose
+        cosine lies between the two floors."""
+        dense = self.retrievers["dense"].retrieve(snap, query, TIMELINE_DEPTH, filters)
+        cosine = dict(dense)
+        cut = len(dense) >= TIMELINE_DEPTH and dense[-1][1] >= setting.cosine_with_words
+        if cut:
+            lexical = self.retrievers["lexical"].retrieve(snap, query, TIMELINE_DEPTH, filters)
+            for rowid, passages in snap.passages(r for r, _ in lexical if r not in cosine).items():
+                cosine[rowid] = float((np.stack([p.embedding for p in passages]) @ query.vector).max())
+        undecided = [r for r, c in cosine.items() if setting.cosine_with_words <= c < setting.cosine]
+        texts = snap.articles(undecided, text=True)
+        found = {r: words_found(query.words, texts[r].title + "\n" + texts[r].text) for r in undecided}
+        kept = [(r, c) for r, c in cosine.items() if relevant(c, len(query.words), found.get(r, 0), setting)]
+        return sorted(kept, key=lambda pair: (-pair[1], pair[0])), cut
 
     def similar(self, article_id: str, k: int = 10, exclude_story: bool = False,
                 exclude_duplicates: bool = True, passages: int = 1) -> SearchResponse | None:
@@ -220,11 +246,12 @@ class Searcher:
             articles, passages = snap.counts()
             generation = snap.generation
             vectors = snap.derived().vectors
+            version, steps = snap.migrations()
         m = self.store.manifest
         return {"articles": articles, "passages": passages, "model": m.model, "dim": m.dim, "profile": m.profile,
                 "models": [m.model] + [extra["model"] for extra in m.extra_models], "context": m.context,
                 "backend": m.backend, "index_type": vectors.description, "generation": generation,
-                "created": m.created, "updated": m.updated, "format_version": m.format_version}
+                "created": m.created, "updated": m.updated, "format_version": version, "migrations": steps}
 
 
 def read_time_words(query: str, filters: Filters, now: str = "") -> tuple[str, Filters, Interpretation]:
@@ -245,7 +272,7 @@ def read_time_words(query: str, filters: Filters, now: str = "") -> tuple[str, F
 def _coarsest_needed(hits: list[TimelineHit], interval: str, floor: float) -> Timeline:
     """The timeline at `interval`, or at the first wider one whose bucket count fits (MAX_BUCKETS)."""
     if interval not in INTERVALS:
-        raise ValueError(f"interval {interval!r}: use one of {', '.join(INTERVALS)}")
+        raise InvalidOption(f"interval {interval!r}: use one of {', '.join(INTERVALS)}")
     wider = INTERVALS[INTERVALS.index(interval):]
     for candidate in wider[:-1]:
         try:

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from indexer.errors import InvalidOption
+
 __all__ = ["INTERVALS", "MAX_BUCKETS", "Bucket", "Timeline", "TimelineHit", "bucket_start", "build_timeline"]
 
 INTERVALS = ("day", "week", "month")
@@ -69,7 +71,7 @@ class Timeline:
 
 def _check(interval: str) -> None:
     if interval not in INTERVALS:
-        raise ValueError(f"interval {interval!r}: use one of {', '.join(INTERVALS)}")
+        raise InvalidOption(f"interval {interval!r}: use one of {', '.join(INTERVALS)}")
 
 
 def bucket_start(day: date, interval: str) -> date:
@@ -136,7 +138,7 @@ def build_timeline(hits: Iterable[TimelineHit], interval: str, floor: float = 0.
     first, last = min(dated), max(dated)
     count = _bucket_count(first, last, interval)
     if count > MAX_BUCKETS:
-        raise ValueError(f"the matches span {count} {interval}s ({first} to {_bucket_end(last, interval)}), more "
+        raise InvalidOption(f"the matches span {count} {interval}s ({first} to {_bucket_end(last, interval)}), more "
                          f"than the {MAX_BUCKETS} a timeline shows: {_wider(interval)}")
     buckets = []
     start = first

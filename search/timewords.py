@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from indexer.errors import InvalidOption
 from indexer.sources.article import NotOnCalendar, check_calendar
 
 __all__ = ["Interpreted", "OnlyTimePhrase", "interpret"]
@@ -56,7 +57,7 @@ class Interpreted:
         return {"since": self.since, "until": self.until, "text": self.text, "phrases": list(self.phrases)}
 
 
-class OnlyTimePhrase(ValueError):
+class OnlyTimePhrase(InvalidOption):
     """The query was nothing but a time phrase: there is nothing left to embed, which is the user's to fix."""
 
 
@@ -238,7 +239,7 @@ def _phrase(ctx: _Context, text: str, pos: int) -> tuple[str, str, int] | None:
                 if second is not None:
                     (_, last), after = second
                     if start > last:
-                        raise ValueError(f"{text[pos:after]!r} runs backwards: {start} is after {last}")
+                        raise InvalidOption(f"{text[pos:after]!r} runs backwards: {start} is after {last}")
                     return start.isoformat(), last.isoformat(), after
                 if word == "between":  # "between 2010" alone is not a range; read it as the year
                     return start.isoformat(), end.isoformat(), after
@@ -298,7 +299,7 @@ def interpret(query: str, now: datetime | date | None = None) -> Interpreted:
         return Interpreted(since="", until="", text=query.strip(), phrases=())
     written = ", ".join(repr(p) for p in phrases)
     if since and until and since > until:
-        raise ValueError(f"the time phrases {written} contradict each other: from {since} until {until} "
+        raise InvalidOption(f"the time phrases {written} contradict each other: from {since} until {until} "
                          "is no time at all")
     text = _tidy(" ".join(kept))
     if not re.search(r"\w", text):

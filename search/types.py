@@ -52,6 +52,9 @@ class SearchResult:
     also_published_by: list[str] = field(default_factory=list)
     story_id: int = 0
     story: StoryInfo | None = None  # with group=story: the story this result represents
+    # Whether the article counts for the query by the relevance test (indexer/relevance.py): a page shows
+    # the results that fail it apart, as less related (a story result: its representative article).
+    relevant: bool = True
 
     @classmethod
     def from_dict(cls, data: dict) -> SearchResult:

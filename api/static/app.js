@@ -252,6 +252,17 @@ function renderResult(result) {
     cardActions(result));
 }
 
+// The results in rank order, with a "Less related" divider before the first one that fails the relevance test
+// (`relevant: false`, indexer/relevance.py); one divider per search, the later pages below it.
+function appendResults(list, results) {
+  for (const result of results) {
+    if (result.relevant === false && !list.querySelector("li.divider")) {
+      list.append(el("li", { class: "divider", role: "separator" }, "Less related"));
+    }
+    list.append(renderResult(result));
+  }
+}
+
 // "Reading “in May 2013” as 2013-05-01 – 2013-05-31; searching for “Lindsay Lohan rehab”".
 function renderInterpreted(interpreted) {
   const note = document.getElementById("interpreted");
@@ -286,8 +297,8 @@ async function runSearch(append) {
       renderInterpreted(body.interpreted);
       state.words = (body.interpreted && body.interpreted.text) || state.q; // the query less its time phrases
     }
-    for (const result of body.results) list.append(renderResult(result));
-    const shown = list.children.length;
+    appendResults(list, body.results);
+    const shown = list.querySelectorAll("li.result").length;
     if (!shown) {
       setStatus("No results for “" + state.q + "”. Try other words or another mode.", false);
     } else if (!body.results.length) {

@@ -15,13 +15,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from indexer.errors import InvalidInput
+
 MAX_FEEDS = 10_000
 MAX_FEEDS_FILE_BYTES = 4 * 1024 * 1024
 _INTERVAL = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?$", re.I)
 _UNIT = {"": 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
 
-class FeedsFileError(ValueError):
+class FeedsFileError(InvalidInput):
     """A FEEDS file that cannot be used; the message names the line."""
 
 

@@ -29,6 +29,8 @@ from urllib.robotparser import RobotFileParser
 import httpcore
 import httpx
 
+from indexer.errors import InvalidInput
+
 ROBOTS_AGENT = "newsearch"
 MAX_REDIRECTS = 5
 MAX_ROBOTS_BYTES = 512 * 1024
@@ -65,7 +67,7 @@ def user_agent(contact: str | None = None) -> str:
     return f"{base} (+{check_contact(contact)})" if contact else base
 
 
-class UnsafeURL(ValueError):
+class UnsafeURL(InvalidInput):
     """A URL the crawler will not fetch: not http(s), no host, or (by default) a non-public address."""
 
 

@@ -223,6 +223,7 @@ class Watcher:
         self.limits = limits or WatchLimits()
         self.stop = stop or threading.Event()
         self.embedder = embedder
+        self.models: dict = {}  # the index's models, by name, once a commit has loaded them
         self.progress = progress
         self.on_commit = on_commit
         self.specs = parse_feeds_file(self.feeds_file)  # a broken FEEDS file fails at once, with its line
@@ -296,7 +297,7 @@ class Watcher:
             config = IndexConfig(model=manifest.model, encoder=manifest.encoder)
         while True:
             try:
-                indexer = Indexer(self.index_dir, config, embedder=self.embedder)
+                indexer = Indexer(self.index_dir, config, embedder=self.embedder, embedders=self.models)
                 break
             except IndexLocked:
                 if self.stop.wait(self.limits.lock_poll):
@@ -304,8 +305,7 @@ class Watcher:
         try:
             yield indexer
         finally:
-            if self.embedder is None and indexer.loaded_embedder is not None:
-                self.embedder = indexer.loaded_embedder  # keep the model loaded across commits and rounds
+            self.models.update(indexer.loaded)  # keep the models loaded across commits and rounds
             indexer.close()
 
     def _with_indexer(self, action: Callable) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.enrich.stage import Committed, Stage, StageBatch
 from indexer.enrich.stories import (
     StoryClusterer,
     StoryFeatures,
@@ -96,3 +97,25 @@ def rebuild(conn: sqlite3.Connection, params: StoryParams, generation: int) -> S
                      [(old, new[first], generation) for old, first in first_of.items() if old not in live])
     conn.executemany("DELETE FROM story_merges WHERE absorbed=?", [(s,) for s in live])
     return state
+
+
+class Stories(Stage):
+    """Every committed article joins a story inside its transaction; the clusterer, changed in memory, is kept
+    for the next write only once the commit holds (after a rollback the next write reloads it)."""
+
+    name = "stories"
+
+    def begin(self, batch: StageBatch) -> None:
+        params = StoryParams(**batch.settings["stories"])
+        batch.scratch[self.name] = clusterer(batch.folder, batch.conn, batch.generation - 1, params)
+
+    def apply(self, batch: StageBatch) -> None:
+        state = batch.scratch[self.name]
+        for rowid in batch.removed:
+            state.remove(rowid)
+        for stored in batch.added:
+            a = stored.article
+            assign(batch.conn, state, stored.rowid, a.title, a.text, a.published, stored.vectors, batch.generation)
+
+    def committed(self, batch: StageBatch, event: Committed) -> None:
+        keep(batch.folder, batch.generation, batch.scratch[self.name])

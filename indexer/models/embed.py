@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -155,3 +156,13 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """One article's passage vectors: a matrix per model of the index (its own first, then the profile's),
+    and each passage's key, by which a later identical passage reuses them."""
+
+    vectors: tuple[np.ndarray, ...]
+    keys: tuple[bytes, ...]
+    reused: int = 0  # passages not encoded for this article (stored already, or earlier in its batch)

@@ -20,6 +20,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from indexer.errors import IndexUnavailable
+
 CHUNK = 1 << 20
 VERIFIED = "newsearch-verified.json"
 
@@ -54,7 +56,7 @@ MPNET = PartedModel(
 PARTED = {MPNET.name: MPNET, "all-mpnet-base-v2": MPNET}
 
 
-class ModelNotInstalled(RuntimeError):
+class ModelNotInstalled(IndexUnavailable):
     """A parted model was asked for and has not been assembled on this machine."""
 
 

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from indexer.errors import InvalidInput
+
 
 @dataclass
 class Article:
@@ -140,7 +142,7 @@ def dateline(text: str) -> str:
     return parsed.strftime("%Y-%m-%d") if parsed.year <= datetime.now(UTC).year + 1 else ""
 
 
-class NotOnCalendar(ValueError):
+class NotOnCalendar(InvalidInput):
     """A value shaped like a date whose day does not exist ("2013-02-30", month 13): an error to report, never
     text to keep, because no reading of it is the one its writer meant."""
 

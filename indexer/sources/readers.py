@@ -15,15 +15,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from indexer.sources.article import (
-    Article,
-    NotOnCalendar,
-    Problem,
-    check_calendar,
-    dateline,
-    normalize_date,
-    stable_id,
-)
+from indexer.errors import InvalidInput
+from indexer.sources.article import Article, NotOnCalendar, Problem, check_calendar, dateline, normalize_date, stable_id
 from indexer.sources.clean import clean_text, scrub
 from indexer.sources.feed import Entry, ParsedFeed, parse_feed
 from indexer.sources.outlet import outlet_from_url
@@ -54,7 +47,7 @@ _FIELDS = {
 }
 
 
-class ReadError(ValueError):
+class ReadError(InvalidInput):
     """A whole file could not be read; the message says why."""
 
 

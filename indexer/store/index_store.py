@@ -9,164 +9,42 @@ embeddings and dropping deleted ids, so a crash anywhere leaves an index that op
 from __future__ import annotations
 
 import json
-import os
+import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from indexer import settings
-from indexer.enrich import dedup, story_store
-from indexer.enrich.stories import StoryClusterer, StoryParams
-from indexer.errors import IndexLocked, ModelMismatch, NotAnIndex
-from indexer.files import write_atomic
-from indexer.models.embed import DEFAULT_ENCODER
-from indexer.models.profiles import DEFAULT_CONTEXT, DEFAULT_PROFILE
+from indexer import enrich, settings
+from indexer.enrich import story_store
+from indexer.enrich.stage import Committed, StageBatch, StoredArticle
+from indexer.enrich.stories import StoryParams
+from indexer.errors import IndexLocked, InvalidInput, ModelMismatch, NotAnIndex
+from indexer.files import hold_lock
+from indexer.models.embed import Embedded
 from indexer.sources.article import Article
 from indexer.sources.chunk import Passage
+from indexer.store import migrations, schema
+from indexer.store.derived import Derived
 from indexer.store.lexical import LexicalIndex
+from indexer.store.manifest import DATABASE, MANIFEST, Manifest
 from indexer.store.snapshot import Snapshot
 from indexer.store.sql import select_in
 from indexer.store.vectors import VectorStore, open_vector_store
 
-if TYPE_CHECKING:
-    from indexer.pipeline import Embedded
-
-FORMAT_VERSION = 3  # 2: near-duplicate groups (articles.dup_group, article_bands); 3: stories
-MANIFEST = "manifest.json"
-DATABASE = "meta.sqlite"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS articles (
-    rowid INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    title TEXT NOT NULL, text TEXT NOT NULL, url TEXT NOT NULL, source TEXT NOT NULL,
-    published TEXT NOT NULL, language TEXT NOT NULL, metadata TEXT NOT NULL,
-    content_hash TEXT NOT NULL, indexed_at TEXT NOT NULL,
-    dup_group INTEGER NOT NULL DEFAULT 0, minhash BLOB,
-    story INTEGER NOT NULL DEFAULT 0, story_terms BLOB
-);
-CREATE INDEX IF NOT EXISTS articles_story ON articles(story);
-CREATE TABLE IF NOT EXISTS story_merges (
-    absorbed INTEGER PRIMARY KEY, survivor INTEGER NOT NULL, generation INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS article_bands (
-    band TEXT NOT NULL, article INTEGER NOT NULL REFERENCES articles(rowid) ON DELETE CASCADE
-);
-CREATE INDEX IF NOT EXISTS article_bands_band ON article_bands(band);
-CREATE INDEX IF NOT EXISTS article_bands_article ON article_bands(article);
-CREATE INDEX IF NOT EXISTS articles_source ON articles(source);
-CREATE INDEX IF NOT EXISTS articles_published ON articles(published);
-CREATE TABLE IF NOT EXISTS passages (
-    pid INTEGER PRIMARY KEY AUTOINCREMENT,
-    article INTEGER NOT NULL REFERENCES articles(rowid) ON DELETE CASCADE,
-    ord INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
-    embedding BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS passages_article ON passages(article);
-CREATE TABLE IF NOT EXISTS passage_keys (
-    pid INTEGER PRIMARY KEY REFERENCES passages(pid) ON DELETE CASCADE, key BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS passage_keys_key ON passage_keys(key);
-CREATE TABLE IF NOT EXISTS passage_vectors (
-    pid INTEGER NOT NULL REFERENCES passages(pid) ON DELETE CASCADE, slot INTEGER NOT NULL,
-    embedding BLOB NOT NULL, PRIMARY KEY (pid, slot)
-) WITHOUT ROWID;
-CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5(
-    title, text, content='articles', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2'
-);
-"""
-
+log = logging.getLogger("newsearch.store")
 
 # The manifest is written before the database, so a creation cut short leaves at most these.
 _CREATION_LEFTOVERS = frozenset({"write.lock", MANIFEST + ".tmp"})
 
 
-@dataclass
-class Manifest:
-    model: str
-    dim: int
-    backend: str = "faiss"
-    backend_uri: str = ""  # milvus: a .db file (relative to the folder; '' the default) or http://host:port
-    encoder: str = DEFAULT_ENCODER
-    index_type: str = "flat"
-    index_params: dict = field(default_factory=dict)
-    chunk_tokens: int = 128
-    overlap_tokens: int = 32
-    profile: str = DEFAULT_PROFILE
-    extra_models: list = field(default_factory=list)  # the profile's other models: [{"model", "dim"}], slot 1..
-    context: str = DEFAULT_CONTEXT
-    stories: dict = field(default_factory=lambda: asdict(StoryParams()))  # the clusterer's parameters
-    format_version: int = FORMAT_VERSION
-    created: str = ""
-    updated: str = ""
-    articles: int = 0
-    passages: int = 0
-    generation: int = 0
-
-    @classmethod
-    def read(cls, folder: Path) -> Manifest:
-        try:
-            data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise NotAnIndex(
-                f"{folder} is not a newsearch index (no {MANIFEST}); build one with `newsearch index`") from None
-        except (OSError, ValueError) as exc:
-            raise NotAnIndex(f"{folder / MANIFEST} is unreadable: {exc}") from exc
-        version = data.get("format_version")
-        if version != FORMAT_VERSION:
-            raise NotAnIndex(
-                f"{folder} has index format {version}; this newsearch reads format {FORMAT_VERSION}. "
-                f"Build it again: delete {folder} and run `newsearch index SOURCES --index {folder}`"
-            )
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    def write(self, folder: Path) -> None:
-        write_atomic(folder / MANIFEST, json.dumps(self.__dict__, indent=2, sort_keys=True))
-
-
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-@dataclass(frozen=True)
-class Derived:
-    """What one generation derives from the database: its vector store and passage -> article map."""
-
-    generation: int
-    vectors: VectorStore
-    pids: np.ndarray  # every passage id of the generation, sorted
-    articles: np.ndarray  # the article rowid of each, aligned with pids
-    extra: tuple[VectorStore, ...] = ()  # the profile's other models' vectors, slot 1 onwards
-
-    def stores(self) -> tuple[VectorStore, ...]:
-        """Every vector store, by slot (0: the index's own model)."""
-        return (self.vectors, *self.extra)
-
-    def articles_of(self, pids: np.ndarray) -> np.ndarray:
-        """The article rowid of each passage id (-1 for an id this generation does not hold), from memory:
-        a dense search maps hundreds of passages per query, which SQL would answer in milliseconds."""
-        if not len(self.pids):
-            return np.full(len(pids), -1, dtype=np.int64)
-        at = np.minimum(np.searchsorted(self.pids, pids), len(self.pids) - 1)
-        return np.where(self.pids[at] == pids, self.articles[at], -1)
-
-
-@dataclass
-class WriteResult:
-    upserted: int = 0
-    unchanged: int = 0  # set by `Indexer.write`: articles skipped because the index holds them as they are
-    deleted: int = 0
-    passages: int = 0
-    generation: int = 0
 
 
 class IndexStore:
@@ -218,7 +96,7 @@ class IndexStore:
                 store.manifest = manifest = existing
             else:
                 if manifest.extra_models and manifest.backend != "faiss":
-                    raise ValueError(f"profile {manifest.profile!r} keeps its models' vectors in FAISS; "
+                    raise InvalidInput(f"profile {manifest.profile!r} keeps its models' vectors in FAISS; "
                                      "it cannot use the milvus backend")
                 manifest.index_type = manifest.index_type or "auto"
                 manifest.created = manifest.updated = _now()
@@ -232,22 +110,70 @@ class IndexStore:
         return store
 
     @classmethod
-    def open(cls, folder: Path) -> IndexStore:
-        """Open an existing index for reading."""
+    def open(cls, folder: Path, upgrade_wait: bool | float = True) -> IndexStore:
+        """Open an existing index for reading. One of an older format is upgraded first, under the writer lock:
+        while another process writes it, this waits (`upgrade_wait`: True as long as it takes, or seconds),
+        saying so in the log, then fails with `IndexLocked`."""
         folder = Path(folder)
         store = cls(folder, Manifest.read(folder))
         unfinished = f"{folder} was never finished (its creation stopped early); run `newsearch index` into it again"
-        if not (folder / DATABASE).exists():
-            raise NotAnIndex(unfinished)
-        if store.connection().execute("SELECT 1 FROM sqlite_master WHERE name='state'").fetchone() is None:
+        try:
+            if not (folder / DATABASE).exists():
+                raise NotAnIndex(unfinished)
+            conn = store.connection()
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name='state'").fetchone() is None:
+                raise NotAnIndex(unfinished)
+            # Steps to take, or a manifest whose copy of the format missed the last upgrade's commit.
+            if migrations.pending(conn, str(folder)) or store.manifest.format_version != migrations.stored_format(conn):
+                store._upgrade_for_reading(upgrade_wait)
+        except BaseException:
             store.close()
-            raise NotAnIndex(unfinished)
+            raise
         return store
 
+    def _upgrade_for_reading(self, wait: bool | float) -> None:
+        handle = hold_lock(self.folder / "write.lock", 0)
+        if handle is None:
+            log.warning("%s is at index format %d and another process is writing it; waiting for its writer lock "
+                        "to upgrade it to format %d", self.folder, migrations.stored_format(self.connection()),
+                        migrations.FORMAT_VERSION)
+            handle = hold_lock(self.folder / "write.lock", wait)
+            if handle is None:
+                raise IndexLocked(f"{self.folder} needs an upgrade to format {migrations.FORMAT_VERSION} and another "
+                                  "process is writing it; try again when it has finished")
+        self._lock_file = handle
+        try:
+            self._upgrade()
+        finally:
+            self.unlock()
+
     def _init_db(self) -> None:
-        # One transaction: a crash leaves every table or none (and `open` then says to run the indexer).
-        self.connection().executescript(
-            "BEGIN;" + _SCHEMA + "INSERT OR IGNORE INTO state VALUES ('generation', '0'); COMMIT;")
+        """Make the tables of a new index, or upgrade an existing one (the writer lock is held). A new index is
+        made by the same migration steps that upgrade an old one, in one transaction: a crash leaves every table
+        or none (and `open` then says to run the indexer)."""
+        conn = self.connection()
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name='state'").fetchone() is None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                schema.create(conn)
+                migrations.run(conn, migrations.pending(conn, str(self.folder)), str(self.folder))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Run the migration steps the database lacks, then bring the manifest's copy of the format in line
+        (also after a crash between the database's commit and the manifest's write)."""
+        conn = self.connection()
+        steps = migrations.migrate(conn, str(self.folder))
+        for step in steps:
+            log.warning("%s: upgraded to index format %d (%s)", self.folder, step.version, step.summary)
+        version = migrations.stored_format(conn)
+        if self.manifest.format_version != version:
+            self.manifest.format_version = version
+            self.manifest.write(self.folder)
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection (WAL: readers never block the writer and see whole commits)."""
@@ -277,24 +203,9 @@ class IndexStore:
     def lock(self, wait: bool | float = False) -> None:
         """Take the single-writer lock; a second writer waits (True: as long as it takes; a number: that many
         seconds) or fails with a clear message."""
-        import fcntl
-
-        handle = open(self.folder / "write.lock", "a+")  # noqa: SIM115 - held for the writer's life
-        deadline = time.monotonic() + (0 if wait is True else float(wait))
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait is True else fcntl.LOCK_NB))
-                break
-            except BlockingIOError:
-                if time.monotonic() < deadline:
-                    time.sleep(0.05)
-                    continue
-                handle.close()
-                raise IndexLocked(f"another process is writing to {self.folder}; wait for it to finish") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+        handle = hold_lock(self.folder / "write.lock", wait)
+        if handle is None:
+            raise IndexLocked(f"another process is writing to {self.folder}; wait for it to finish")
         self._lock_file = handle
 
     def unlock(self) -> None:
@@ -352,35 +263,38 @@ class IndexStore:
                 return derived
             m = self.manifest
             if derived is None:
-                stores = [open_vector_store(m.backend, self.folder, m.dim, m.index_type, m.index_params,
-                                            uri=settings.open_uri(m.backend_uri), writer=self._lock_file is not None)]
-                stores += [open_vector_store("faiss", self.folder / f"vectors-{slot}", extra["dim"], m.index_type,
-                                             m.index_params) for slot, extra in enumerate(m.extra_models, 1)]
+                stores = {m.model: open_vector_store(m.backend, self.folder, m.dim, m.index_type, m.index_params,
+                                                     uri=settings.open_uri(m.backend_uri),
+                                                     writer=self._lock_file is not None)}
+                stores |= {extra["model"]: open_vector_store("faiss", self.folder / f"vectors-{slot}", extra["dim"],
+                                                             m.index_type, m.index_params)
+                           for slot, extra in enumerate(m.extra_models, 1)}
             else:
-                stores = [store.copy() for store in derived.stores()]
+                stores = {model: store.copy() for model, store in derived.by_model.items()}
             rows = np.fromiter(conn.execute("SELECT pid, article FROM passages ORDER BY pid"),
                                dtype=np.dtype((np.int64, 2))).reshape(-1, 2)
             pids, articles = np.ascontiguousarray(rows[:, 0]), np.ascontiguousarray(rows[:, 1])
-            for slot, store in enumerate(stores):
-                self.sync(store, conn, pids, slot)
-            self._derived = Derived(wanted, stores[0], pids, articles, tuple(stores[1:]))
+            for model, store in stores.items():
+                self.sync(store, conn, pids, model)
+            self._derived = Derived(wanted, stores, pids, articles)
             return self._derived
 
-    def sync(self, store: VectorStore, conn: sqlite3.Connection, db_ids: np.ndarray, slot: int = 0) -> None:
-        """Bring `store` (of model `slot`) to exactly the passage ids the database holds (`db_ids`, sorted)."""
+    def sync(self, store: VectorStore, conn: sqlite3.Connection, db_ids: np.ndarray, model: str) -> None:
+        """Bring `store` (of `model`) to exactly the passage ids the database holds (`db_ids`, sorted)."""
         have = store.ids()
         extra = np.setdiff1d(have, db_ids, assume_unique=True)
         missing = np.setdiff1d(db_ids, have, assume_unique=True)
         if (len(extra) and not store.can_delete) or len(missing) > len(db_ids) // 2 or store.outgrown(len(db_ids)):
-            store.rebuild(db_ids, self.embeddings(conn, db_ids, slot))
+            store.rebuild(db_ids, self.embeddings(conn, db_ids, model))
             return
         store.delete(extra)
         if len(missing):
-            store.add(missing, self.embeddings(conn, missing, slot))
+            store.add(missing, self.embeddings(conn, missing, model))
 
-    def embeddings(self, conn: sqlite3.Connection, pids: np.ndarray, slot: int = 0) -> np.ndarray:
-        """Stored vectors of these passages from model `slot` (0: the index's own), in the order given."""
-        dim = self.manifest.dim if slot == 0 else self.manifest.extra_models[slot - 1]["dim"]
+    def embeddings(self, conn: sqlite3.Connection, pids: np.ndarray, model: str | None = None) -> np.ndarray:
+        """Stored vectors of these passages from `model` (None: the index's own), in the order given."""
+        model = model or self.manifest.model
+        slot, dim = self.manifest.slot_of(model), self.manifest.dim_of(model)
         table, where = ("passages", "") if slot == 0 else ("passage_vectors", f"slot = {int(slot)} AND ")
         out = np.zeros((len(pids), dim), dtype=np.float32)
         if not len(pids):
@@ -406,7 +320,7 @@ class IndexStore:
         if not first:
             return {}
         pids = np.fromiter(first.values(), dtype=np.int64)
-        models = [self.embeddings(conn, pids, slot) for slot in range(1 + len(self.manifest.extra_models))]
+        models = [self.embeddings(conn, pids, model) for model in self.manifest.models()]
         return {key: tuple(m[i] for m in models) for i, key in enumerate(first)}
 
     # -- writes --------------------------------------------------------------------------------
@@ -415,60 +329,69 @@ class IndexStore:
         upserts: Iterable[tuple[Article, Sequence[Passage], Embedded]] = (),
         deletes: Iterable[str] = (),
         state: Mapping[str, str] | None = None,
-    ) -> WriteResult:
-        """One atomic batch: every article in it becomes visible, with all its passages, or none does.
+    ) -> Committed:
+        """One atomic batch, the one write path of every writer: every article in it becomes visible, with all
+        its passages and what the stages (`indexer.enrich.STAGES`) make of it, or none does.
 
-        `state` (key -> value) is saved in the same transaction: a client's bookkeeping (a feed's
-        validators and seen items) is committed exactly when the articles it describes are."""
-        result, now = WriteResult(), _now()
-        removed, added = [], []
-        with self._transaction() as (conn, result.generation):
-            stories = self._stories(conn, result.generation - 1)
+        `state` (key -> value) is saved in the same transaction: a client's bookkeeping (a feed's validators
+        and seen items) is committed exactly when the articles it describes are."""
+        stages = list(enrich.STAGES)
+        now, added, replaced, removed, passages = _now(), [], [], [], 0
+        with self._transaction() as (conn, generation):
+            batch = StageBatch(conn, self.folder, generation, {"stories": self.manifest.stories})
+            for stage in stages:
+                stage.begin(batch)
             for article_id in deletes:
                 rowid = self._delete(conn, article_id)
                 if rowid is not None:
-                    removed.append(rowid)
-                    stories.remove(rowid)
-                    result.deleted += 1
-            for article, passages, embedded in upserts:
+                    batch.removed.append(rowid)
+                    removed.append(article_id)
+            for article, article_passages, embedded in upserts:
                 rowid = self._delete(conn, article.id)
                 if rowid is not None:
-                    removed.append(rowid)
-                    stories.remove(rowid)
-                cur = conn.execute(
-                    "INSERT INTO articles (id, title, text, url, source, published, language, metadata,"
-                    " content_hash, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (article.id, article.title, article.text, article.url, article.source, article.published,
-                     article.language, json.dumps(article.metadata, ensure_ascii=False, default=str),
-                     article.content_hash(), now),
-                )
-                rowid = cur.lastrowid
-                added.append(rowid)
-                self._group_duplicates(conn, rowid, article.text)
-                conn.execute("INSERT INTO articles_fts (rowid, title, text) VALUES (?,?,?)",
-                             (rowid, article.title, article.text))
-                vectors = embedded.vectors[0]
-                for p, key, *rows in zip(passages, embedded.keys, *embedded.vectors, strict=True):
-                    pid = conn.execute('INSERT INTO passages (article, ord, start, "end", embedding) '
-                                       "VALUES (?,?,?,?,?)", (rowid, p.ord, p.start, p.end,
-                                                              np.asarray(rows[0], dtype=np.float32).tobytes())
-                                       ).lastrowid
-                    conn.execute("INSERT INTO passage_keys (pid, key) VALUES (?, ?)", (pid, key))
-                    conn.executemany("INSERT INTO passage_vectors (pid, slot, embedding) VALUES (?,?,?)",
-                                     [(pid, slot, np.asarray(v, dtype=np.float32).tobytes())
-                                      for slot, v in enumerate(rows[1:], 1)])
-                story_store.assign(conn, stories, rowid, article.title, article.text, article.published,
-                                   np.asarray(vectors, dtype=np.float32), result.generation)
-                result.upserted += 1
-                result.passages += len(passages)
+                    batch.removed.append(rowid)
+                (replaced if rowid is not None else added).append(article.id)
+                rowid = self._insert(conn, article, article_passages, embedded, generation, now)
+                batch.added.append(StoredArticle(rowid, article, np.asarray(embedded.vectors[0], dtype=np.float32)))
+                passages += len(article_passages)
+            for stage in stages:
+                stage.apply(batch)
             for key, value in (state or {}).items():
-                if key == "generation":
-                    raise ValueError("state key 'generation' is the index's own")
+                if key in ("generation", "format", "migrations"):
+                    raise ValueError(f"state key {key!r} is the index's own")
                 conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value))
-        # Only now: after a rollback the clusterer, changed in memory, is not kept and the next write reloads.
-        story_store.keep(self.folder, result.generation, stories)
-        self._apply_lexical(removed, added, result.generation)
-        return result
+        event = Committed(generation, tuple(added), tuple(replaced), tuple(removed), passages)
+        self._apply_lexical(batch.removed, [a.rowid for a in batch.added], generation)
+        for stage in stages:
+            try:
+                stage.committed(batch, event)
+            except Exception:  # noqa: BLE001 - the batch is durable; a stage after it must not undo the write
+                log.exception("%s: stage %r failed after generation %d committed", self.folder, stage.name,
+                              generation)
+        return event
+
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, article: Article, passages: Sequence[Passage], embedded: Embedded,
+                generation: int, now: str) -> int:
+        """Write one article, its BM25 row and its passages with every model's vectors; its rowid."""
+        rowid = conn.execute(
+            "INSERT INTO articles (id, title, text, url, source, published, language, metadata, content_hash,"
+            " indexed_at, generation) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (article.id, article.title, article.text, article.url, article.source, article.published,
+             article.language, json.dumps(article.metadata, ensure_ascii=False, default=str),
+             article.content_hash(), now, generation),
+        ).lastrowid
+        conn.execute("INSERT INTO articles_fts (rowid, title, text) VALUES (?,?,?)",
+                     (rowid, article.title, article.text))
+        for p, key, *rows in zip(passages, embedded.keys, *embedded.vectors, strict=True):
+            pid = conn.execute('INSERT INTO passages (article, ord, start, "end", embedding) VALUES (?,?,?,?,?)',
+                               (rowid, p.ord, p.start, p.end, np.asarray(rows[0], dtype=np.float32).tobytes())
+                               ).lastrowid
+            conn.execute("INSERT INTO passage_keys (pid, key) VALUES (?, ?)", (pid, key))
+            conn.executemany("INSERT INTO passage_vectors (pid, slot, embedding) VALUES (?,?,?)",
+                             [(pid, slot, np.asarray(v, dtype=np.float32).tobytes())
+                              for slot, v in enumerate(rows[1:], 1)])
+        return rowid
 
     @contextmanager
     def _transaction(self) -> Iterator[tuple[sqlite3.Connection, int]]:
@@ -488,10 +411,6 @@ class IndexStore:
     def story_params(self) -> StoryParams:
         return StoryParams(**self.manifest.stories)
 
-    def _stories(self, conn: sqlite3.Connection, generation: int) -> StoryClusterer:
-        """The clusterer in step with the database at `generation` (inside the write transaction)."""
-        return story_store.clusterer(self.folder, conn, generation, self.story_params())
-
     def rebuild_stories(self, params: StoryParams | None = None) -> int:
         """Re-cluster every article (after a parameter change); the stories, counted. One transaction."""
         params = params or self.story_params()
@@ -502,23 +421,6 @@ class IndexStore:
         self.manifest.write(self.folder)
         self._apply_lexical([], [], generation)
         return len(state.stories())
-
-    @staticmethod
-    def _group_duplicates(conn: sqlite3.Connection, rowid: int, text: str) -> None:
-        """Put the article in the group of an earlier near-duplicate (a wire copy), else in its own group."""
-        sig = dedup.signature(text)
-        keys = dedup.band_keys(sig)
-        group = rowid
-        candidates = conn.execute(
-            "SELECT DISTINCT a.rowid, a.dup_group, a.minhash FROM article_bands b "
-            f"JOIN articles a ON a.rowid = b.article WHERE b.band IN ({','.join('?' * len(keys))}) ORDER BY a.rowid",
-            keys).fetchall()
-        for _, candidate_group, blob in candidates:
-            if dedup.similarity(sig, np.frombuffer(blob, dtype=np.uint64)) >= dedup.THRESHOLD:
-                group = candidate_group
-                break
-        conn.execute("UPDATE articles SET dup_group=?, minhash=? WHERE rowid=?", (group, sig.tobytes(), rowid))
-        conn.executemany("INSERT INTO article_bands (band, article) VALUES (?, ?)", [(k, rowid) for k in keys])
 
     @staticmethod
     def _delete(conn: sqlite3.Connection, article_id: str) -> int | None:

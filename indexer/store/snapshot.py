@@ -11,17 +11,40 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
+from indexer.enrich.stories import StoryFeatures
 from indexer.enrich.story_store import stored
+from indexer.store import migrations
+from indexer.store.derived import Derived
 from indexer.store.sql import select_in
 
-if TYPE_CHECKING:
-    from indexer.enrich.stories import StoryFeatures
-    from indexer.store.index_store import Derived, IndexStore
-    from search.options import Filters
+
+class ArticleFilter(Protocol):
+    """What a read may be narrowed to, as the store needs it (the search side's `Filters` is one): outlets,
+    a date range (ISO text, inclusive), a language and metadata equalities (keys already checked)."""
+
+    sources: tuple[str, ...]
+    since: str
+    until: str
+    language: str
+    fields: tuple[tuple[str, str], ...]
+
+    def __bool__(self) -> bool: ...
+
+
+class Store(Protocol):
+    """The index a snapshot reads from (`IndexStore`): its derived state and the reads outside SQL."""
+
+    def derived(self, conn: sqlite3.Connection, wanted: int | None = None) -> Derived: ...
+
+    def embeddings(self, conn: sqlite3.Connection, pids: np.ndarray, model: str | None = None) -> np.ndarray: ...
+
+    def lexical_search(self, words: Sequence[str], depth: int, generation: int) -> list[tuple[int, float]] | None: ...
+
+    def counts(self, conn: sqlite3.Connection | None = None) -> tuple[int, int]: ...
 
 
 class ArticleRow(NamedTuple):
@@ -75,7 +98,7 @@ def fts_query(words: Sequence[str]) -> str:
     return " OR ".join('"{}"'.format(w.replace('"', '""')) for w in words)
 
 
-def filter_sql(filters: Filters, alias: str = "a") -> tuple[str, list]:
+def filter_sql(filters: ArticleFilter, alias: str = "a") -> tuple[str, list]:
     """A WHERE fragment over the articles table and its parameters."""
     clauses, params = [], []
     if filters.sources:
@@ -101,7 +124,7 @@ def filter_sql(filters: Filters, alias: str = "a") -> tuple[str, list]:
 class Snapshot:
     """One read transaction over an index (see the module docstring)."""
 
-    store: IndexStore
+    store: Store
     conn: sqlite3.Connection
     generation: int
 
@@ -110,7 +133,7 @@ class Snapshot:
         """The vector store and passage -> article map in step with this generation."""
         return self.store.derived(self.conn, self.generation)
 
-    def allowed_passages(self, filters: Filters) -> np.ndarray:
+    def allowed_passages(self, filters: ArticleFilter) -> np.ndarray:
         """The passage ids of the articles the filters admit, sorted."""
         where, params = filter_sql(filters)
         rows = self.conn.execute(
@@ -118,12 +141,13 @@ class Snapshot:
             params)
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
-    def embeddings(self, pids: np.ndarray, slot: int = 0) -> np.ndarray:
-        """Stored vectors of these passages from model `slot` (0: the index's own), in the order given."""
-        return self.store.embeddings(self.conn, pids, slot)
+    def embeddings(self, pids: np.ndarray, model: str | None = None) -> np.ndarray:
+        """Stored vectors of these passages from `model` (None: the index's own), in the order given."""
+        return self.store.embeddings(self.conn, pids, model)
 
     # -- BM25 ----------------------------------------------------------------------------------
-    def lexical(self, words: Sequence[str], depth: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+    def lexical(self, words: Sequence[str], depth: int,
+                filters: ArticleFilter | None = None) -> list[tuple[int, float]]:
         """(article rowid, BM25) best first, ties by rowid, over the headline (weight 2) and the body: tantivy
         when it holds this generation and no filter applies, else FTS5 (same transaction as the articles)."""
         if not words:
@@ -226,3 +250,7 @@ class Snapshot:
     def counts(self) -> tuple[int, int]:
         """(articles, passages)."""
         return self.store.counts(self.conn)
+
+    def migrations(self) -> tuple[int, list[dict]]:
+        """The database's format and the migration steps it has taken ({"version", "summary", "at"})."""
+        return migrations.stored_format(self.conn), migrations.applied(self.conn)

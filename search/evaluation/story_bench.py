@@ -64,7 +64,7 @@ def built_index(folder: Path, progress: bool = False) -> Path:
     from indexer.pipeline import index_sources
     from indexer.sources.article import Article
     from indexer.sources.readers import read_sources
-    from indexer.store.index_store import FORMAT_VERSION
+    from indexer.store.migrations import FORMAT_VERSION
 
     cache = cache_dir(folder)
     done = cache / "done"

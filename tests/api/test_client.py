@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.client import NewsearchClient, NewsearchError
+from api.client import NewsearchClient, RemoteError
 from search import Filters, SearchOptions, SearchResponse
 from search.options import to_wire
 from tests.api.conftest import API_KEY
@@ -52,7 +52,7 @@ def test_every_option_means_the_same_local_and_remote(engine, searcher, options)
 
 
 def test_invalid_options_fail_the_same_way(engine):
-    with pytest.raises((ValueError, NewsearchError)):
+    with pytest.raises((ValueError, RemoteError)):
         engine.search(SEED_QUERY, options=SearchOptions(max_per_source=-1))
 
 
@@ -67,16 +67,16 @@ def test_reads(api_server):
 
 def test_errors_carry_status_and_detail(api_server):
     with NewsearchClient(api_server) as client:
-        with pytest.raises(NewsearchError) as info:
+        with pytest.raises(RemoteError) as info:
             client.search(SEED_QUERY, k=0)
         assert info.value.status == 422 and "k" in str(info.value)
-        with pytest.raises(NewsearchError) as info:
+        with pytest.raises(RemoteError) as info:
             client.add_articles([{"text": "x"}])
         assert info.value.status == 401
-    with NewsearchClient(api_server, api_key="wrong") as client, pytest.raises(NewsearchError) as info:
+    with NewsearchClient(api_server, api_key="wrong") as client, pytest.raises(RemoteError) as info:
         client.delete_article("anything")
     assert info.value.status == 403 and info.value.detail == "wrong API key"
-    with NewsearchClient("http://127.0.0.1:9", timeout=2) as client, pytest.raises(NewsearchError) as info:
+    with NewsearchClient("http://127.0.0.1:9", timeout=2) as client, pytest.raises(RemoteError) as info:
         client.health()
     assert info.value.status == 0 and not NewsearchClient("http://127.0.0.1:9", timeout=1).ready()
 

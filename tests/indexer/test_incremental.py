@@ -159,7 +159,8 @@ def test_delete_removes_from_vectors_fts_and_metadata(built, embedder):
 def test_an_older_format_is_refused_with_what_to_run(built, embedder, tmp_path):
     from indexer.errors import NotAnIndex
     from indexer.pipeline import Indexer
-    from indexer.store.index_store import FORMAT_VERSION, IndexStore
+    from indexer.store.index_store import IndexStore
+    from indexer.store.migrations import FORMAT_VERSION
     from search import Searcher
 
     root, _ = built
@@ -172,7 +173,7 @@ def test_an_older_format_is_refused_with_what_to_run(built, embedder, tmp_path):
         with pytest.raises(NotAnIndex) as caught:
             attempt()
         message = str(caught.value)
-        assert "format 0" in message and f"reads format {FORMAT_VERSION}" in message
+        assert "format 0" in message and f"upgrades formats 3 to {FORMAT_VERSION} in place" in message
         assert f"run `newsearch index SOURCES --index {old}`" in message and f"delete {old}" in message
     assert json.loads((old / "manifest.json").read_text())["format_version"] == 0  # refused, not rewritten
 

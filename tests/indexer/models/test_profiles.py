@@ -39,7 +39,7 @@ def test_quality_manifest_and_vectors(quality_index):
             derived = snap.derived()
             first, second = derived.stores()
             assert first.count() == second.count() == len(derived.pids) > 6
-            mpnet = snap.embeddings(derived.pids, 1)
+            mpnet = snap.embeddings(derived.pids, MPNET.name)
         assert mpnet.shape == (len(derived.pids), 768)
         np.testing.assert_allclose(np.linalg.norm(mpnet, axis=1), 1.0, atol=1e-5)
     finally:
@@ -48,6 +48,7 @@ def test_quality_manifest_and_vectors(quality_index):
 
 
 def test_quality_search_fuses_three_retrievers(quality_index, embedder):
+    from indexer.models.install import MPNET
     from search import Searcher, SearchOptions
 
     searcher = Searcher(quality_index, embedder=embedder)
@@ -59,7 +60,7 @@ def test_quality_search_fuses_three_retrievers(quality_index, embedder):
         with searcher.store.snapshot() as snap:
             parsed = searcher._parse(SEED_QUERY, None, SearchOptions(), extra=True)[0]
             mpnet = searcher.retrievers["dense:all-mpnet-base-v2"].retrieve(snap, parsed, 6, None)
-        assert len(parsed.extra) == 1 and parsed.extra[0].shape == (768,)
+        assert list(parsed.extra) == [MPNET.name] and parsed.extra[MPNET.name].shape == (768,)
         assert len(mpnet) == 6  # the second model's own ranking of all six articles
     finally:
         searcher.close()

@@ -1,0 +1,93 @@
+"""Does this article count for this query? One test, for every place that must answer it the same way.
+
+A ranking only orders articles; a timeline counts them, a result page divides the related from the less
+related, and a saved search alerts on a new article, so each needs a yes or no. They ask it here, over numbers
+the caller already has, never over the index (the indexer's alert stage may not import `search`):
+
+- `cosine`: the article's best passage's cosine to the query (all-MiniLM-L6-v2, the index's own model: the
+  dense retriever's MaxP score);
+- `words`: how many words the query has (stop words dropped, as `search.query.query_words` counts them);
+- `found`: how many of them the article holds, headline or body, by `words_found` (the stem rule the result
+  page highlights with).
+
+The test (`relevant`): the article counts when
+
+    cosine >= COSINE                                     (it is about what the query says), or
+    found >= ceil(WORD_SHARE * words) and cosine >= COSINE_WITH_WORDS   (it names the query and is near it)
+
+Short queries are why there are two clauses. A headline is close to its coverage by meaning alone (cosine .6
+to .8), but "rehab" or "Lindsay Lohan" is a name or a topic word whose vector sits far from any article
+(.3 to .5 for the articles about it, yet above almost every other article): one floor cannot serve both.
+The words clause admits an article that holds (nearly) all of the query's words and is still near it, which
+a long query seldom meets and a short one meets on exactly its coverage.
+
+Calibration (`benchmarks/relevance.py`, results and table in `benchmarks/README.md`, "Relevance test"): short
+queries (1-3 words, names and topic words drawn from the headlines of the gold stories of ECB+ and
+allsides_neus, judged by those stories) and long ones (the sets' own ledes and headlines, judged by their
+qrels), every article of each corpus tested. The three constants are the sweep's best mean F1 over short and
+long queries on ecbplus, whose judgements are complete (every article about the event or topic is
+judged); allsides_neus is reported beside it, held out (its qrels judge 3 articles of one roundup relevant
+among many on the same topic, so its precision reads low at any setting). The cosines are
+all-MiniLM-L6-v2's: an index of another `--model` would need the benchmark run again.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+__all__ = ["CALIBRATED", "Setting", "relevant", "stem", "words_found", "words_needed"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """The test's three constants (see the module docstring for the formula and where they come from)."""
+
+    cosine: float  # the cosine that makes an article count alone
+    cosine_with_words: float  # the cosine that suffices when the article holds the query's words
+    word_share: float  # the share of the query's words it must hold for that
+
+
+CALIBRATED = Setting(cosine=0.54, cosine_with_words=0.26, word_share=0.75)
+
+
+def words_needed(words: int, share: float) -> int:
+    """ceil(share x words), at least 1: how many of a query's `words` an article must hold for the words
+    clause (a query with no words has no words clause)."""
+    return max(1, math.ceil(share * words - 1e-9))
+
+
+def relevant(cosine: float | np.ndarray, words: int, found: int | np.ndarray,
+             setting: Setting = CALIBRATED) -> bool | np.ndarray:
+    """cosine >= setting.cosine, or (found >= words_needed(words) and cosine >= setting.cosine_with_words).
+
+    Element-wise over numpy arrays of `cosine` and `found` (one query, many articles: the timeline and the
+    benchmark), or over plain numbers (one article)."""
+    alone = np.asarray(cosine) >= setting.cosine
+    if words <= 0:
+        return alone if np.ndim(alone) else bool(alone)
+    named = (np.asarray(found) >= words_needed(words, setting.word_share)) & (
+        np.asarray(cosine) >= setting.cosine_with_words)
+    both = alone | named
+    return both if np.ndim(both) else bool(both)
+
+
+def stem(word: str) -> str:
+    """The prefix a query word is matched by: longer words lose up to two letters, never below four
+    ("sanction" -> "sancti", which also finds "sanctions"); words of four letters or fewer are kept whole."""
+    return word[:max(4, len(word) - 2)] if len(word) > 4 else word
+
+
+@lru_cache(maxsize=4096)
+def _word_pattern(word: str) -> re.Pattern:
+    return re.compile(r"\b" + re.escape(stem(word)), re.IGNORECASE)
+
+
+def words_found(words: list[str], text: str) -> int:
+    """How many of the (lower-cased, distinct) query `words` occur in `text` as the start of a word by their
+    `stem`: the same rule by which results mark the query words."""
+    return sum(1 for word in words if _word_pattern(word).search(text))
