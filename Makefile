@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INDEX ?= index
 QUERY ?= Russia stance on DPRK sanctions
+TOPIC ?= sanctions
 
 .PHONY: setup quality-model demo test lint browser serve clean
 
@@ -28,9 +29,15 @@ $(VENV)/.quality-model: $(VENV)/.installed
 	$(BIN)/newsearch models install
 	touch $@
 
+# The seed query's results (the less related below a divider), the same grouped by story (one result per event,
+# with its outlets and dates), and a short query's coverage over time.
 demo: setup
 	$(BIN)/newsearch index data --index $(INDEX)
 	$(BIN)/newsearch search "$(QUERY)" --index $(INDEX) -k 5
+	@echo; echo "== grouped by story"
+	$(BIN)/newsearch search "$(QUERY)" --index $(INDEX) -k 3 --group story
+	@echo; echo "== timeline of \"$(TOPIC)\""
+	$(BIN)/newsearch timeline "$(TOPIC)" --index $(INDEX) --interval month
 
 serve: setup
 	$(BIN)/newsearch serve --index $(INDEX)

@@ -307,8 +307,8 @@ def measure(folder: Path, shorts: int, longs: int, seed: int) -> tuple[dict[str,
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+", type=Path, help="BEIR folders with stories.tsv; chosen on the first")
-    parser.add_argument("--short", type=int, default=300, help="short queries per set (sampled)")
-    parser.add_argument("--long", type=int, default=300, help="long queries per set (sampled)")
+    parser.add_argument("--short", type=int, default=1000, help="short queries per set (sampled)")
+    parser.add_argument("--long", type=int, default=1000, help="long queries per set (sampled)")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/relevance.json"))
     args = parser.parse_args()

@@ -1,4 +1,7 @@
-"""Which dense score makes an article count as "matching" in a timeline (`search.searcher.TIMELINE_FLOOR`).
+"""Which dense score made an article count as "matching" in a timeline (the former TIMELINE_FLOOR, 0.53).
+
+Superseded by the relevance test (`indexer/relevance.py`, calibrated by `benchmarks/relevance.py`), which also
+counts short queries; kept to reproduce the figures of benchmarks/README.md, "Timeline relevance floor".
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/timeline_floor.py ../shared/eval/ecbplus \
         ../shared/eval/allsides_neus ../shared/eval/xsum1k --out benchmarks/results/timeline-floor.json

@@ -86,6 +86,27 @@ def test_seed_query_first_with_marks_and_more(browser, api_server):
     assert "q=Russia" in browser.current_url and "group=article" in browser.current_url
 
 
+def test_less_related_results_below_one_divider(browser, api_server):
+    """The seed answers its query; the ECB+ articles ranked after it fail the relevance test and sit below one
+    "Less related" divider, in plain results and in story cards, and a second page adds no second divider."""
+    from selenium.webdriver.common.by import By
+
+    for stories in (True, False):
+        wait = _search(browser, api_server, SEED_QUERY, stories=stories)
+        items = browser.find_elements(By.CSS_SELECTOR, "#results > li")
+        kinds = [i.get_attribute("class") for i in items]
+        assert kinds[0].startswith("result") and kinds[1] == "divider" and kinds.count("divider") == 1, kinds
+        assert items[0].find_element(By.CSS_SELECTOR, "h2 a").text.startswith("Russia Vows")
+        divider = items[1]
+        assert divider.text.lower() == "less related" and divider.get_attribute("role") == "separator"
+        assert browser.find_element(By.ID, "status").text.startswith("10 stories" if stories else "10 results")
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / f"browser-less-related{'-stories' if stories else ''}.png"))
+    browser.find_element(By.ID, "more").click()
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results > li.result")) > 10)
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#results > li.divider")) == 1
+
+
 def test_no_results_message(browser, api_server):
     from selenium.webdriver.common.by import By
 

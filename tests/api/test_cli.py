@@ -69,11 +69,13 @@ def test_rebuild_changes_index_type_without_reencoding(small_index, tmp_path):
 
 
 def test_search_text_output_is_readable(small_index):
-    """Each result: a heading (never an internal id), where and when, and the best passage as a snippet."""
+    """Each result: a heading (never an internal id), where and when, and the best passage as a snippet; a
+    divider before the first result that fails the relevance test (the seed answers its query, no other)."""
     out = run("search", SEED_QUERY, "--index", str(small_index), "-k", "5")
     assert out.returncode == 0, out.stderr
-    first = out.stdout.split("\n\n")[0]
+    first, divider, second = out.stdout.split("\n\n")[:3]
     assert first.startswith("1. Russia Vows") and "sanctions" in first.lower()
+    assert divider == "── less related ──" and second.startswith("2. ")
     assert "\033[" not in out.stdout  # piped: plain text, no terminal bold
     headings = [block.split("\n")[0] for block in out.stdout.split("\n\n")]
     assert not [h for h in headings if "ecb-" in h], headings

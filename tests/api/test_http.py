@@ -360,3 +360,18 @@ def test_story_timeline_and_similar_endpoints(http):
     similar = http.get(f"/articles/{seed['id']}/similar", params={"k": 3, "exclude_story": "true"})
     assert similar.status_code == 200 and len(similar.json()["results"]) == 3
     assert http.get("/articles/no-such-article/similar").status_code == 404
+
+
+def test_each_result_says_whether_it_is_relevant(http):
+    """`relevant` per result (the relevance test, indexer/relevance.py), in both groupings and through the
+    client's dataclasses; the timeline states the test it counted by."""
+    from search import SearchResponse
+
+    for group in ("article", "story"):
+        data = http.get("/search", params={"q": SEED_QUERY, "k": 10, "group": group}).json()
+        flags = [r["relevant"] for r in data["results"]]
+        assert flags[0] is True and False in flags and all(isinstance(f, bool) for f in flags), (group, flags)
+        assert [r.relevant for r in SearchResponse.from_dict(data).results] == flags
+    timeline = http.get("/timeline", params={"q": "rehab"}).json()
+    assert timeline["relevance"]["words"] == 1 and timeline["relevance"]["words_needed"] == 1
+    assert timeline["floor"] == timeline["relevance"]["cosine"] and timeline["matched"] >= 10

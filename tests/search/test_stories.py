@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date
 
 import pytest
 
+from indexer.relevance import CALIBRATED, Setting
 from search import Filters, SearchOptions
 from search.timewords import OnlyTimePhrase
 from tests.conftest import SEED_QUERY
@@ -80,3 +82,27 @@ def test_time_words_become_a_date_filter(searcher):
     with pytest.raises(OnlyTimePhrase):
         searcher.search("last week", options=options)
     assert searcher.search("Lindsay Lohan rehab in May 2013", k=10).interpreted is None  # off by default
+
+
+def test_a_short_query_counts_its_coverage_in_the_timeline(searcher):
+    """A topic word sits far from any article by its vector ("rehab": .3 to .5 for the rehab stays), so a
+    cosine floor alone counted almost none of them; the relevance test counts the articles that hold the word
+    and are still near it, exactly those a search for it marks relevant."""
+    timeline = searcher.timeline("rehab", "month")
+    former = searcher.timeline("rehab", "month", setting=Setting(cosine=0.53, cosine_with_words=0.53, word_share=1))
+    assert timeline["matched"] >= 10 and former["matched"] <= 2, (timeline["matched"], former["matched"])
+    assert timeline["relevance"] == {**asdict(CALIBRATED), "words": 1, "words_needed": 1}
+    assert timeline["floor"] == CALIBRATED.cosine
+    results = searcher.search("rehab", k=100).results
+    assert len(results) == 61  # every article of the index was a candidate
+    assert timeline["matched"] == sum(r.relevant for r in results)
+    counted = [r.passages[0].score for r in results if r.relevant]  # the best passage's cosine, in hybrid mode
+    assert min(counted) >= CALIBRATED.cosine_with_words and min(counted) < CALIBRATED.cosine  # the words clause
+
+
+def test_results_and_story_cards_are_marked_relevant_or_not(searcher):
+    """The seed answers its query; the ECB+ articles beside it (celebrities, earthquakes, sport) do not."""
+    for options in (SearchOptions(), STORY, SearchOptions(mode="lexical")):
+        results = searcher.search(SEED_QUERY, k=10, options=options).results
+        assert results[0].title.startswith("Russia Vows") and results[0].relevant, options
+        assert not any(r.relevant for r in results[1:]), [(r.title, r.passages[0].score) for r in results]
