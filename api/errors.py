@@ -47,4 +47,8 @@ def add_error_handlers(app: FastAPI) -> None:
             log.error("newsearch: unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return JSONResponse({"detail": detail}, status_code=status)
 
+    # Each class of the table gets its own handler: Starlette answers those in its exception middleware. A
+    # handler for `Exception` goes to its server-error middleware, which answers and then re-raises (the 500).
+    for kind, *_ in STATUS:
+        app.add_exception_handler(kind, handler)
     app.add_exception_handler(Exception, handler)
