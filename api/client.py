@@ -14,7 +14,9 @@ from urllib.parse import quote
 
 import httpx
 
+from indexer.alerts.saved import Match
 from indexer.errors import NewsearchError
+from search.alerts import Alert, SavedSearchSpec, match_from_dict
 from search.options import Filters, SearchOptions, to_wire
 from search.types import SearchResponse
 
@@ -113,3 +115,32 @@ class NewsearchClient:
     def delete_article(self, article_id: str) -> bool:
         """True when the article was deleted, False when there was none with this id."""
         return self._request("DELETE", f"/articles/{quote(article_id, safe='')}", ok_404=True) is not None
+
+    # -- saved searches (`Searcher`'s alert calls, over HTTP) ----------------------------------------
+    def add_alert(self, spec: SavedSearchSpec) -> Alert:
+        """Save a search (write key); only articles committed from now on fire it."""
+        body = {"q": spec.query, "name": spec.name, "story": spec.story, "webhook": spec.webhook,
+                "secret": spec.secret, **to_wire(spec.filters, spec.options)}
+        return Alert.from_dict(self._request("POST", "/alerts", json=body).json())
+
+    def alerts(self) -> list[Alert]:
+        return [Alert.from_dict(a) for a in self._request("GET", "/alerts").json()["alerts"]]
+
+    def alert(self, alert_id: str) -> Alert | None:
+        response = self._request("GET", f"/alerts/{quote(alert_id, safe='')}", ok_404=True)
+        return None if response is None else Alert.from_dict(response.json())
+
+    def remove_alert(self, alert_id: str) -> bool:
+        return self._request("DELETE", f"/alerts/{quote(alert_id, safe='')}", ok_404=True) is not None
+
+    def alert_matches(self, alert_id: str, limit: int = 50, offset: int = 0,
+                      mark_read: bool = False) -> list[Match] | None:
+        """A saved search's matches, newest first (None for an unknown id)."""
+        response = self._request("GET", f"/alerts/{quote(alert_id, safe='')}/matches", ok_404=True,
+                                 params={"limit": limit, "offset": offset, "mark_read": mark_read})
+        return None if response is None else [match_from_dict(m) for m in response.json()["matches"]]
+
+    def alert_feed(self, alert_id: str, token: str = "") -> bytes:
+        """The saved search's Atom feed document."""
+        params = {"token": token} if token else {}
+        return self._request("GET", f"/alerts/{quote(alert_id, safe='')}/feed.atom", params=params).content

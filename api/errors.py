@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api.service import InvalidArticles, NotReady
-from indexer.errors import IndexLocked, IndexUnavailable, InvalidInput
+from indexer.errors import IndexLocked, IndexUnavailable, InvalidInput, NotFound
 
 log = logging.getLogger("newsearch.api")
 
@@ -24,6 +24,7 @@ STATUS: tuple[tuple[type[Exception], int, Callable[[Exception], Any], bool], ...
     (NotReady, 503, lambda exc: "index not loaded", False),
     (IndexUnavailable, 503, lambda exc: "index unavailable", True),
     (InvalidArticles, 422, lambda exc: exc.problems, False),
+    (NotFound, 404, str, False),
     (InvalidInput, 422, str, False),
 )
 

@@ -8,10 +8,12 @@ from typing import Annotated, Any, Literal, TypeVar, get_origin
 
 from fastapi import FastAPI, Query
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, field_validator
 from starlette.datastructures import QueryParams
 
+from indexer.alerts.saved import Match
 from indexer.sources.readers import MAX_ARTICLE_CHARS, MAX_ID_CHARS
+from search.alerts import MAX_NAME_CHARS, MAX_SECRET_CHARS, Alert, SavedSearchSpec
 from search.options import (
     MAX_K,
     MAX_OFFSET,
@@ -73,8 +75,9 @@ def _pydantic_field(d: Declared) -> tuple[Any, Any]:
     if d.wire is not None:
         return d.wire | None, Field(None, description=d.help)
     if d.base is str and not d.choices:  # text: absent is None on the wire, '' in the library
-        # The declaration's own check (a date on the calendar), so that a 422 names the parameter.
-        checked = Annotated[str | None, AfterValidator(d.check)] if d.date else str | None
+        # The declaration's own check (a date on the calendar) before the pattern's, so that a 422 names the
+        # parameter and says which part of the date does not exist.
+        checked = Annotated[str | None, BeforeValidator(d.check)] if d.date else str | None
         return checked, Field(None, max_length=d.max_length, pattern=d.pattern, description=d.help)
     return d.type, Field(d.default, ge=d.ge, le=d.le, description=d.help)
 
@@ -284,6 +287,8 @@ class StatsOut(BaseModel):
     index_type: str
     generation: int
     updated: str
+    alerts: dict[str, int] = Field(default_factory=dict, description="saved searches, their matches and webhook "
+                                   "deliveries by state (pending, delivered, dead letters)")
 
 
 class Detail(BaseModel):
@@ -299,3 +304,49 @@ _ERRORS = {401: "no key sent", 403: "wrong key, or writes disabled", 404: "not f
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for these error codes."""
     return {code: {"model": Detail, "description": _ERRORS[code]} for code in codes}
+
+
+class _AlertBase(BaseModel):
+    """A saved search: a query (or a story to follow) with the options and filters of a search."""
+
+    q: str = Field("", max_length=MAX_QUERY_CHARS, description="the query; empty when following a story",
+                   examples=["Lindsay Lohan checks into rehab"])
+    name: str = Field("", max_length=MAX_NAME_CHARS, description="a name to show (default: the query)")
+    story: int | None = Field(None, ge=0, le=2**62, description="follow this story instead of a query: fire when "
+                              "a new article joins it (or the story it merged into)")
+    webhook: str = Field("", max_length=2000, pattern=r"^(https?://\S+)?$",
+                         description="POST each match here as JSON, signed with `secret`")
+    secret: str = Field("", max_length=MAX_SECRET_CHARS, description="the HMAC-SHA256 key of the "
+                        "X-Newsearch-Signature header (never shown back)")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _clean(cls, value: Any) -> Any:
+        return no_surrogates(value)
+
+    def spec(self) -> SavedSearchSpec:
+        filters, options = from_wire(self.model_dump(exclude={"q", "name", "story", "webhook", "secret"}))
+        return SavedSearchSpec(self.q, self.name, filters, options, self.story, self.webhook, self.secret)
+
+
+def _alert_model() -> type[_AlertBase]:
+    options = {d.param: _pydantic_field(d) for cls in (Filters, SearchOptions) for d in declared(cls)}
+    config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"q": "Lindsay Lohan checks into rehab", "name": "Lohan"},
+        {"q": "Russia stance on DPRK sanctions", "webhook": "https://example.org/hook", "secret": "s3cret",
+         "group": "story"},
+    ]})
+    base = type("_AlertInBase", (_AlertBase,), {"model_config": config, "__module__": __name__})
+    return create_model("AlertIn", __base__=base, __module__=__name__, **options)
+
+
+AlertIn = _alert_model()
+
+
+class AlertsOut(BaseModel):
+    alerts: list[Alert]
+
+
+class MatchesOut(BaseModel):
+    alert: str
+    matches: list[Match] = Field(description="newest first")

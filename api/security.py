@@ -56,6 +56,11 @@ async def read_key(request: Request, bearer: Bearer, header: Header) -> None:
         raise HTTPException(403, "wrong read key")
 
 
+async def check_read_key(request: Request) -> None:
+    """`read_key` for a route that also admits another credential (a feed's token) and so checks by hand."""
+    await read_key(request, await _bearer(request), await _api_key_header(request))
+
+
 def reads(read_key_set: bool) -> list:
     """The dependencies of a read endpoint: none without a read key, so the OpenAPI document says reads
     are open."""

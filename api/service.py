@@ -46,12 +46,15 @@ class Service:
         self._searcher: Searcher | None = None
         self._stop_watching = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._deliverer: threading.Thread | None = None
         self.write_lock = threading.Lock()
         self.started = time.time()
         self.metrics = Metrics()
 
     def load(self) -> None:
         self._searcher = Searcher(self.index_dir, embedder=self.embedder)
+        self._deliverer = threading.Thread(target=self._deliver, name="newsearch-webhooks", daemon=True)
+        self._deliverer.start()
         if self.feeds is not None:
             self._watcher = threading.Thread(target=self._watch, name="newsearch-watch", daemon=True)
             self._watcher.start()
@@ -66,15 +69,33 @@ class Service:
         except Exception:  # noqa: BLE001 - the server keeps answering; /health shows the feeds going stale
             log.exception("newsearch: the feed watcher stopped")
 
+    def _deliver(self) -> None:
+        """The saved searches' webhooks, sent as matches commit (from any writer) and retried as they fall due."""
+        from indexer.crawl.webhooks import Deliverer
+
+        deliverer = Deliverer(self.searcher.store, allow_private=self.allow_private,
+                              contact=self.settings.contact or None, stop=self._stop_watching)
+        try:
+            deliverer.run()
+        except Exception:  # noqa: BLE001 - the server keeps answering; /health shows deliveries piling up
+            log.exception("newsearch: the webhook deliverer stopped")
+        finally:
+            deliverer.close()
+
     def feed_health(self) -> list[dict]:
         from indexer.crawl.watch import feed_health
 
         return feed_health(self.searcher.store)
 
     def close(self) -> None:
+        from indexer.alerts.saved import WAKE
+
         self._stop_watching.set()
+        WAKE.set()  # the deliverer wakes to see the stop
         if self._watcher is not None:
             self._watcher.join(timeout=60)  # it stops between commits
+        if self._deliverer is not None:
+            self._deliverer.join(timeout=60)  # a request in flight ends within its time limit
         searcher, self._searcher = self._searcher, None
         if searcher is not None:
             searcher.close()

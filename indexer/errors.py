@@ -11,6 +11,7 @@
         ├── ReadError           a source file or URL that cannot be read (indexer.sources.readers)
         ├── FeedsFileError      a FEEDS file line (indexer.crawl.feeds)
         ├── UnsafeURL           a URL the address guard refuses (indexer.crawl.fetch)
+        ├── NotFound            something a request names (a story to follow) does not exist
         └── InvalidOption       a search option, filter, date or time phrase (search)
 
 `InvalidInput` is also a `ValueError`, so library callers that catch `ValueError` keep working; a bare
@@ -51,3 +52,7 @@ class InvalidInput(NewsearchError, ValueError):
 
 class InvalidOption(InvalidInput):
     """A search option, filter, date or time phrase that is not valid."""
+
+
+class NotFound(InvalidInput):
+    """What a request names (a story, a saved search) does not exist: 404 over HTTP."""

@@ -37,14 +37,13 @@ the benchmark run again.
 
 from __future__ import annotations
 
-import math
+import bisect
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["CALIBRATED", "Setting", "relevant", "stem", "words_found", "words_needed"]
+__all__ = ["CALIBRATED", "Setting", "holds", "relevant", "stem", "tokens", "words_found", "words_needed"]
 
 
 @dataclass(frozen=True)
@@ -59,24 +58,23 @@ class Setting:
 CALIBRATED = Setting(cosine=0.55, cosine_with_words=0.26, word_share=0.75)
 
 
-def words_needed(words: int, share: float) -> int:
+def words_needed(words: int | np.ndarray, share: float) -> int | np.ndarray:
     """ceil(share x words), at least 1: how many of a query's `words` an article must hold for the words
-    clause (a query with no words has no words clause)."""
-    return max(1, math.ceil(share * words - 1e-9))
+    clause (a query with no words has no words clause). Element-wise over an array of word counts."""
+    needed = np.maximum(1, np.ceil(share * np.asarray(words) - 1e-9)).astype(np.int64)
+    return needed if np.ndim(needed) else int(needed)
 
 
-def relevant(cosine: float | np.ndarray, words: int, found: int | np.ndarray,
+def relevant(cosine: float | np.ndarray, words: int | np.ndarray, found: int | np.ndarray,
              setting: Setting = CALIBRATED) -> bool | np.ndarray:
-    """cosine >= setting.cosine, or (found >= words_needed(words) and cosine >= setting.cosine_with_words).
+    """cosine >= setting.cosine, or (words > 0 and found >= words_needed(words) and cosine >=
+    setting.cosine_with_words).
 
-    Element-wise over numpy arrays of `cosine` and `found` (one query, many articles: the timeline and the
-    benchmark), or over plain numbers (one article)."""
-    alone = np.asarray(cosine) >= setting.cosine
-    if words <= 0:
-        return alone if np.ndim(alone) else bool(alone)
-    named = (np.asarray(found) >= words_needed(words, setting.word_share)) & (
-        np.asarray(cosine) >= setting.cosine_with_words)
-    both = alone | named
+    Element-wise over numpy arrays: one query and many articles (the timeline, the benchmark), or many
+    saved searches (`words` an array too) and one article (alert matching); or over plain numbers."""
+    cosine, words, found = np.asarray(cosine), np.asarray(words), np.asarray(found)
+    named = (words > 0) & (found >= words_needed(words, setting.word_share)) & (cosine >= setting.cosine_with_words)
+    both = (cosine >= setting.cosine) | named
     return both if np.ndim(both) else bool(both)
 
 
@@ -86,12 +84,23 @@ def stem(word: str) -> str:
     return word[:max(4, len(word) - 2)] if len(word) > 4 else word
 
 
-@lru_cache(maxsize=4096)
-def _word_pattern(word: str) -> re.Pattern:
-    return re.compile(r"\b" + re.escape(stem(word)), re.IGNORECASE)
+def tokens(text: str) -> set[str]:
+    """The distinct lower-cased words (runs of letters, digits and _) of `text`."""
+    return set(re.findall(r"\w+", text.lower()))
+
+
+def holds(vocabulary: list[str], word: str) -> bool:
+    """Whether a sorted `vocabulary` (of `tokens`) has a word starting with `word`'s stem: a word of the text
+    starts right after a non-word character, so this is the regular expression \\b<stem>, found by bisection."""
+    prefix = stem(word)
+    at = bisect.bisect_left(vocabulary, prefix)
+    return at < len(vocabulary) and vocabulary[at].startswith(prefix)
 
 
 def words_found(words: list[str], text: str) -> int:
     """How many of the (lower-cased, distinct) query `words` occur in `text` as the start of a word by their
-    `stem`: the same rule by which results mark the query words."""
-    return sum(1 for word in words if _word_pattern(word).search(text))
+    `stem`: the same rule by which results mark the query words. (Alert matching counts the same thing the
+    other way round, from the article's words to the saved searches holding them: `indexer.enrich.alerts`,
+    tested equal to this.)"""
+    vocabulary = sorted(tokens(text))
+    return sum(1 for word in words if holds(vocabulary, word))

@@ -21,7 +21,14 @@ from indexer.sources.article import check_calendar
 MAX_QUERY_CHARS = 1000
 MAX_K = 100
 MAX_OFFSET = 1000
-DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?Z?)?$"
+# A day on the calendar (leap years included) as a regular expression, so that the published schema says
+# exactly what the server accepts: a client or fuzzer that follows it never sends a date the server refuses.
+_YEAR = r"(?:000[1-9]|00[1-9]\d|0[1-9]\d\d|[1-9]\d{3})"
+_MONTH_DAY = (r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)"
+              r"|02-(?:0[1-9]|1\d|2[0-8]))")
+_LEAP_YEAR = r"(?:\d\d(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+DATE_PATTERN = (rf"^(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)"
+                r"(?:T(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d)?Z?)?$")
 FIELD_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 FIELD_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}=.{0,200}$"
 

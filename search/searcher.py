@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.alerts.saved import Match, texts, totals
 from indexer.enrich.stories import article_vector
 from indexer.errors import InvalidOption, ModelMismatch
 from indexer.models.embed import Embedder, canonical_model_name
@@ -16,7 +17,7 @@ from indexer.models.profiles import profile
 from indexer.relevance import CALIBRATED, Setting, relevant, words_found, words_needed
 from indexer.sources.chunk import sentence_spans
 from indexer.store.index_store import IndexStore
-from search import fusion
+from search import alerts, fusion
 from search.group import by_story, story_results
 from search.news import collapse, needs_news_order, news_order
 from search.options import Filters, SearchOptions
@@ -227,6 +228,32 @@ class Searcher:
         return SearchResponse(query=article_id, results=results, mode="dense",
                               took_ms=round((time.perf_counter() - started) * 1000, 3))
 
+    # -- saved searches (search/alerts.py) -----------------------------------------------------
+    def add_alerts(self, specs: list[alerts.SavedSearchSpec]) -> list[alerts.Alert]:
+        """Save searches (all or none); only articles committed from now on fire them."""
+        return alerts.add(self.store, self.embedder, specs)
+
+    def add_alert(self, spec: alerts.SavedSearchSpec) -> alerts.Alert:
+        return self.add_alerts([spec])[0]
+
+    def alerts(self) -> list[alerts.Alert]:
+        return alerts.every(self.store)
+
+    def alert(self, alert_id: str) -> alerts.Alert | None:
+        return alerts.one(self.store, alert_id)
+
+    def remove_alert(self, alert_id: str) -> bool:
+        return alerts.remove(self.store, alert_id)
+
+    def alert_matches(self, alert_id: str, limit: int = 50, offset: int = 0,
+                      mark_read: bool = False) -> list[Match] | None:
+        """A saved search's matches, newest first (None for an unknown id)."""
+        return alerts.matches(self.store, alert_id, limit, offset, mark_read)
+
+    def alert_texts(self, found: list[Match]) -> dict[str, str]:
+        """The stored text of the matched articles still in the index (a feed's entry contents)."""
+        return texts(self.store.connection(), sorted({m.article for m in found}))
+
     # -- articles and stats --------------------------------------------------------------------
     def article(self, article_id: str) -> dict | None:
         """The stored article with its passages, or None."""
@@ -247,11 +274,13 @@ class Searcher:
             generation = snap.generation
             vectors = snap.derived().vectors
             version, steps = snap.migrations()
+            alert_totals = totals(snap.conn)
         m = self.store.manifest
         return {"articles": articles, "passages": passages, "model": m.model, "dim": m.dim, "profile": m.profile,
                 "models": [m.model] + [extra["model"] for extra in m.extra_models], "context": m.context,
                 "backend": m.backend, "index_type": vectors.description, "generation": generation,
-                "created": m.created, "updated": m.updated, "format_version": version, "migrations": steps}
+                "created": m.created, "updated": m.updated, "format_version": version, "migrations": steps,
+                "alerts": alert_totals}
 
 
 def read_time_words(query: str, filters: Filters, now: str = "") -> tuple[str, Filters, Interpretation]:

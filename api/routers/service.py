@@ -21,9 +21,11 @@ def router(read_key_set: bool) -> APIRouter:
 
     @api.get("/health")
     def health(app: App) -> dict[str, Any]:
-        """Alive (the process answers; see /ready for the index), with the freshness of each followed feed:
-        last success, lag in seconds, consecutive errors (empty when no feed is followed)."""
-        return {"status": "ok", "feeds": app.feed_health() if app.ready else []}
+        """Alive (the process answers; see /ready for the index), with the freshness of each followed feed
+        (last success, lag in seconds, consecutive errors; empty when no feed is followed) and the saved
+        searches' webhook deliveries (pending, and dead letters: given up after the retry budget)."""
+        return {"status": "ok", "feeds": app.feed_health() if app.ready else [],
+                "alerts": app.searcher.stats()["alerts"] if app.ready else {}}
 
     @api.get("/ready", responses=errors(503))
     def ready(s: Searching) -> dict[str, Any]:

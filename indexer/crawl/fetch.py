@@ -274,7 +274,7 @@ class _Decoder:
 
 
 class Fetcher:
-    """Polite HTTP GETs shared by all of a watcher's threads.
+    """Polite HTTP GETs shared by all of a watcher's threads (and the POSTs of webhooks).
 
     `contact` (an email or URL) names the operator in the User-Agent; `ssl_context` replaces the default
     certificate store (certifi), e.g. for an intranet's CA."""
@@ -330,6 +330,19 @@ class Fetcher:
             wait = result.retry_at - time.time()
             if wait <= self.limits.max_retry_wait and not self.stop.wait(max(0.0, wait)):
                 result = self._get(url, etag, last_modified, accept, max_bytes)
+        return result
+
+    def post(self, url: str, body: bytes, headers: dict[str, str], max_bytes: int = 64 * 1024) -> Response:
+        """POST `body` once (a webhook): the same address guard, timeouts and per-host Retry-After as a GET, no
+        redirect followed (a webhook that moved must be updated by its owner). Never raises for the network."""
+        try:
+            check_url(url)
+        except UnsafeURL as exc:
+            return Response(url=url, error=f"refused {url}: {exc}")
+        result = self._request(url, headers, max_bytes, time.monotonic() + self.limits.total_timeout, False,
+                               method="POST", content=body)
+        if 300 <= result.status < 400 and not result.error:
+            result.error = f"HTTP {result.status}: the webhook redirects (not followed)"
         return result
 
     def allowed(self, url: str) -> bool:
@@ -389,7 +402,8 @@ class Fetcher:
         result.error = f"more than {lim.max_redirects} redirects (a redirect loop?), last to {current}"
         return result
 
-    def _request(self, url: str, headers: dict, max_bytes: int, deadline: float, robots: bool) -> Response:
+    def _request(self, url: str, headers: dict, max_bytes: int, deadline: float, robots: bool,
+                 method: str = "GET", content: bytes | None = None) -> Response:
         result = Response(url=url, final_url=url)
         host = self._host(url)
         if self.stop.is_set():
@@ -408,7 +422,7 @@ class Fetcher:
                 self.requests += 1
                 if self.on_request:
                     self.on_request(url)
-                self._send(url, headers, max_bytes, deadline, result)
+                self._send(url, headers, max_bytes, deadline, result, method, content)
             finally:
                 host.next_at = time.monotonic() + max(self.limits.host_delay, host.crawl_delay)
         if result.status in (429, 503):
@@ -416,9 +430,10 @@ class Fetcher:
             result.retry_at = host.retry_at = time.time() + min(wait, 24 * 3600.0)
         return result
 
-    def _send(self, url: str, headers: dict, max_bytes: int, deadline: float, result: Response) -> None:
+    def _send(self, url: str, headers: dict, max_bytes: int, deadline: float, result: Response,
+              method: str = "GET", content: bytes | None = None) -> None:
         try:
-            with self._client.stream("GET", url, headers=headers) as response:
+            with self._client.stream(method, url, headers=headers, content=content) as response:
                 result.status = response.status_code
                 result.headers = {k.lower(): v for k, v in response.headers.items()
                                   if k.lower() in ("location", "retry-after", "content-type", "etag",

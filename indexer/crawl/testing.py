@@ -1,5 +1,6 @@
 """A feed server to test against, shipped as a test double (as httpx ships `MockTransport`): `FeedServer`
-serves `Route`s on 127.0.0.1 and records every request; `rss`, `page` and `story` build what it serves.
+serves `Route`s on 127.0.0.1 and records every request (a POST's body too: it is a webhook receiver as well);
+`rss`, `page` and `story` build what it serves.
 
 The tests, `benchmarks/watch.py` and anyone testing code that follows feeds use it; nothing else in newsearch
 imports it. It listens on 127.0.0.1 only, and is bounded: a connection that sends nothing is dropped after
@@ -20,6 +21,8 @@ from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.sax.saxutils import escape
+
+MAX_POST_BYTES = 1024 * 1024
 
 __all__ = ["FeedServer", "Route", "feeds_file", "page", "rss", "story"]
 
@@ -44,13 +47,15 @@ class FeedServer:
     """A threaded HTTP server on 127.0.0.1, on a free port, serving `routes` and logging requests.
 
     `tls` (a server-side `ssl.SSLContext`) makes it HTTPS. `requests` holds (time, path, headers) of every
-    request, `statuses` (path, status) of every answer."""
+    request, `statuses` (path, status) of every answer, `posts` (path, headers, body) of every POST; a route's
+    `handler` sees a POST's body as `req.body`."""
 
     def __init__(self, tls: ssl.SSLContext | None = None, timeout: float = 30.0, max_connections: int = 64,
                  max_log: int = 1_000_000) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[float, str, dict]] = []
         self.statuses: list[tuple[str, int]] = []
+        self.posts: list[tuple[str, dict, bytes]] = []
         self.max_log = max_log
         self._lock = threading.Lock()
         slots = threading.BoundedSemaphore(max_connections)
@@ -70,6 +75,14 @@ class FeedServer:
                 pass
 
             def do_GET(self) -> None:  # noqa: N802 - the http.server name
+                outer._serve(self)
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                self.body = self.rfile.read(min(length, MAX_POST_BYTES))
+                with outer._lock:
+                    if len(outer.posts) < outer.max_log:
+                        outer.posts.append((self.path, dict(self.headers), self.body))
                 outer._serve(self)
 
         class Server(ThreadingHTTPServer):

@@ -47,6 +47,18 @@ def stored(conn: sqlite3.Connection, where: str = "1", params: tuple = ()) -> It
         yield StoryFeatures(rowid, day_number(published), article_vector(matrix), Terms.from_bytes(terms)), story
 
 
+def resolve(conn: sqlite3.Connection, story: int) -> int | None:
+    """The story an id names now: itself, or where merges took it; None for an id that never was one."""
+    for _ in range(64):  # merge chains are short; the bound keeps a corrupt loop from hanging a reader
+        if conn.execute("SELECT 1 FROM articles WHERE story=? LIMIT 1", (story,)).fetchone():
+            return story
+        row = conn.execute("SELECT survivor FROM story_merges WHERE absorbed=?", (story,)).fetchone()
+        if row is None:
+            return None
+        story = row[0]
+    return None
+
+
 def clusterer(folder: Path, conn: sqlite3.Connection, generation: int, params: StoryParams) -> StoryClusterer:
     """The clusterer holding every stored article, from this process's cache when it is at `generation`."""
     with _CACHE_LOCK:

@@ -29,12 +29,12 @@ from indexer.files import hold_lock
 from indexer.models.embed import Embedded
 from indexer.sources.article import Article
 from indexer.sources.chunk import Passage
+from indexer.sql import select_in
 from indexer.store import migrations, schema
 from indexer.store.derived import Derived
 from indexer.store.lexical import LexicalIndex
 from indexer.store.manifest import DATABASE, MANIFEST, Manifest
 from indexer.store.snapshot import Snapshot
-from indexer.store.sql import select_in
 from indexer.store.vectors import VectorStore, open_vector_store
 
 log = logging.getLogger("newsearch.store")
@@ -403,6 +403,20 @@ class IndexStore:
             generation = self.generation(conn) + 1
             yield conn, generation
             conn.execute("UPDATE state SET value=? WHERE key='generation'", (str(generation),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def edit(self) -> Iterator[sqlite3.Connection]:
+        """A short write transaction beside the article writes, for what is not an article (saved searches,
+        webhook deliveries): it waits for SQLite's write lock, not the writer's, and moves no generation, so
+        readers keep their derived state. Commits on leaving, rolls back on an error."""
+        conn = self.connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import tantivy
 
-from indexer.store.sql import select_in
+from indexer.sql import select_in
 
 FOLDER = "lexical"
 _MARKER = 0  # the rowid of the marker document; article rowids start at 1

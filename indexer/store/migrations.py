@@ -65,9 +65,33 @@ def _derived_outlets(conn: sqlite3.Connection) -> None:
                       article.content_hash(), rowid))
 
 
+def _saved_searches(conn: sqlite3.Connection) -> None:
+    """Saved searches and what they matched (`indexer.alerts`). A match copies what its feed entry and webhook
+    show (title, outlet, date, the passage) so that both stay whole after the article is replaced or deleted;
+    its delivery state (`delivery`: '' without a webhook, 'pending', 'delivered' or 'dead') lives beside it,
+    so a kill -9 between a commit and a delivery loses nothing."""
+    conn.execute("""CREATE TABLE alerts (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, query TEXT NOT NULL, options TEXT NOT NULL,
+        story INTEGER, words TEXT NOT NULL, filters TEXT NOT NULL, grouping TEXT NOT NULL, vector BLOB,
+        webhook TEXT NOT NULL, secret TEXT NOT NULL, token TEXT NOT NULL,
+        created_generation INTEGER NOT NULL, created_at TEXT NOT NULL, read_generation INTEGER NOT NULL)""")
+    conn.execute("""CREATE TABLE alert_matches (
+        alert TEXT NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+        article TEXT NOT NULL, generation INTEGER NOT NULL,
+        title TEXT NOT NULL, url TEXT NOT NULL, source TEXT NOT NULL, published TEXT NOT NULL,
+        story INTEGER NOT NULL, passage TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+        score REAL NOT NULL, matched_at TEXT NOT NULL,
+        delivery TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT NULL DEFAULT 0,
+        error TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (alert, article, generation)) WITHOUT ROWID""")
+    conn.execute("CREATE INDEX alert_matches_due ON alert_matches(delivery, next_at)")
+    conn.execute("CREATE INDEX alert_matches_newest ON alert_matches(alert, generation)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "articles record the generation that wrote them", _article_generation),
     Migration(5, "articles without an outlet take their URL's domain, marked as derived", _derived_outlets),
+    Migration(6, "saved searches (alerts), their matches and webhook deliveries", _saved_searches),
 )
 FORMAT_VERSION = MIGRATIONS[-1].version if MIGRATIONS else BASE_FORMAT
 

@@ -16,23 +16,11 @@ from typing import NamedTuple, Protocol
 import numpy as np
 
 from indexer.enrich.stories import StoryFeatures
-from indexer.enrich.story_store import stored
+from indexer.enrich.story_store import resolve, stored
+from indexer.filters import ArticleFilter, filter_sql
+from indexer.sql import select_in
 from indexer.store import migrations
 from indexer.store.derived import Derived
-from indexer.store.sql import select_in
-
-
-class ArticleFilter(Protocol):
-    """What a read may be narrowed to, as the store needs it (the search side's `Filters` is one): outlets,
-    a date range (ISO text, inclusive), a language and metadata equalities (keys already checked)."""
-
-    sources: tuple[str, ...]
-    since: str
-    until: str
-    language: str
-    fields: tuple[tuple[str, str], ...]
-
-    def __bool__(self) -> bool: ...
 
 
 class Store(Protocol):
@@ -96,28 +84,6 @@ _ARTICLE_COLUMNS = f"rowid, id, title, url, source, published, language, dup_gro
 def fts_query(words: Sequence[str]) -> str:
     """An FTS5 OR-query of the query's words, each quoted (so no word is read as FTS5 syntax)."""
     return " OR ".join('"{}"'.format(w.replace('"', '""')) for w in words)
-
-
-def filter_sql(filters: ArticleFilter, alias: str = "a") -> tuple[str, list]:
-    """A WHERE fragment over the articles table and its parameters."""
-    clauses, params = [], []
-    if filters.sources:
-        clauses.append(f"{alias}.source IN ({','.join('?' * len(filters.sources))})")
-        params.extend(filters.sources)
-    if filters.since:
-        clauses.append(f"{alias}.published >= ?")
-        params.append(filters.since)
-    if filters.until:
-        # A date bound includes that whole day: '2013-05-03' admits '2013-05-03T23:00:00Z'.
-        clauses.append(f"{alias}.published != '' AND {alias}.published <= ?")
-        params.append(filters.until + ("T99" if len(filters.until) == 10 else ""))
-    if filters.language:
-        clauses.append(f"{alias}.language = ?")
-        params.append(filters.language)
-    for key, value in filters.fields:  # keys are checked by Filters: letters, digits and _ only
-        clauses.append(f"json_extract({alias}.metadata, '$.{key}') = ?")
-        params.append(value)
-    return (" AND ".join(clauses) or "1"), params
 
 
 @dataclass
@@ -225,14 +191,7 @@ class Snapshot:
 
     def resolve_story(self, story: int) -> int | None:
         """The story an id names now: itself, or where merges took it; None for an id that never was one."""
-        for _ in range(64):  # merge chains are short; the bound keeps a corrupt loop from hanging a reader
-            if self.conn.execute("SELECT 1 FROM articles WHERE story=? LIMIT 1", (story,)).fetchone():
-                return story
-            row = self.conn.execute("SELECT survivor FROM story_merges WHERE absorbed=?", (story,)).fetchone()
-            if row is None:
-                return None
-            story = row[0]
-        return None
+        return resolve(self.conn, story)
 
     def story_members(self) -> list[tuple[int, str, str, int]]:
         """(rowid, article id, published, story) of every article in rowid order (to evaluate stories)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 API_KEY = "test-write-" + secrets.token_hex(8)
+NO_ALERTS = {"saved": 0, "matches": 0, "pending": 0, "delivered": 0, "dead": 0}  # /health of a server without any
 
 
 class ServerThread:

@@ -7,7 +7,7 @@ import pytest
 from api.client import NewsearchClient, RemoteError
 from search import Filters, SearchOptions, SearchResponse
 from search.options import to_wire
-from tests.api.conftest import API_KEY
+from tests.api.conftest import API_KEY, NO_ALERTS
 from tests.conftest import SEED_QUERY
 
 
@@ -62,7 +62,7 @@ def test_reads(api_server):
         assert client.article(top.id)["title"] == top.title
         assert client.article("no/such?article#id") is None
         assert client.stats()["articles"] == 61
-        assert client.health() == {"status": "ok", "feeds": []} and client.ready()
+        assert client.health() == {"status": "ok", "feeds": [], "alerts": NO_ALERTS} and client.ready()
 
 
 def test_errors_carry_status_and_detail(api_server):

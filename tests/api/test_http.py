@@ -7,7 +7,7 @@ import threading
 import httpx
 import pytest
 
-from tests.api.conftest import API_KEY, copy_index
+from tests.api.conftest import API_KEY, NO_ALERTS, copy_index
 from tests.conftest import SEED_QUERY
 
 SEED_TITLE = "Russia Vows to Develop Equal and Fair Interaction"
@@ -114,7 +114,7 @@ def test_articles_get_and_404(http):
 
 
 def test_health_ready_stats(http):
-    assert http.get("/health").json() == {"status": "ok", "feeds": []}
+    assert http.get("/health").json() == {"status": "ok", "feeds": [], "alerts": NO_ALERTS}
     ready = http.get("/ready").json()
     assert ready["status"] == "ready" and ready["articles"] == 61
     stats = http.get("/stats").json()

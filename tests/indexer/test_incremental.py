@@ -77,7 +77,7 @@ def test_unchanged_corpus_embeds_nothing_and_loads_no_model(built, embedder):
     assert (report.indexed, report.unchanged, report.passages, counter.calls) == (0, 6, 0, 0)
     with Indexer(root / "index") as indexer:  # no embedder given: the model is loaded only when needed
         report = indexer.add(read_sources([str(corpus)]))
-        assert indexer._embedder is None, "the model was loaded for a run that had nothing to embed"
+        assert indexer.loaded == {}, "the model was loaded for a run that had nothing to embed"
     assert (report.indexed, report.unchanged) == (0, 6)
 
 
@@ -134,7 +134,7 @@ def test_delete_removes_from_vectors_fts_and_metadata(built, embedder):
     searcher = Searcher(index, embedder=embedder)
     with Indexer(index) as indexer:
         assert indexer.delete([target, "no-such-id"]) == 1
-        assert indexer._embedder is None
+        assert indexer.loaded == {}
     try:
         conn = searcher.store.connection()
         assert conn.execute("SELECT count(*) FROM articles WHERE id=?", (target,)).fetchone()[0] == 0

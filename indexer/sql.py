@@ -1,4 +1,4 @@
-"""SQL over a list of keys, shared by the store, the lexical index and the searcher."""
+"""SQL over a list of keys, shared by the store, the lexical index, the snapshot and alert matching."""
 
 from __future__ import annotations
 
