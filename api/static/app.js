@@ -1,5 +1,5 @@
-// The search page: GET /search, /timeline, /stories/{id} and /articles/{id}/similar, rendered with DOM nodes
-// and text only (never innerHTML of data).
+// The search page: GET /search, /timeline, /stories/{id} and /articles/{id}/similar, and saved searches (POST and
+// GET /alerts, their matches and feeds), rendered with DOM nodes and text only (never innerHTML of data).
 "use strict";
 
 const PAGE = 10;
@@ -45,9 +45,18 @@ function setStatus(text, isError) {
   status.classList.toggle("error", Boolean(isError));
 }
 
-// The JSON body of a GET; an Error carrying the server's `detail` (and `status`) when it is not a 2xx.
-async function getJSON(path) {
-  const response = await fetch(path, { headers: { Accept: "application/json" } });
+// The API key typed on the page (kept for this tab only): sent with every request when set, so that a server
+// with a read key answers the page, and needed to save a search.
+function keyHeaders() {
+  const key = sessionStorage.getItem("newsearch-key");
+  return key ? { Authorization: "Bearer " + key } : {};
+}
+
+// The JSON body of a request; an Error carrying the server's `detail` (and `status`) when it is not a 2xx.
+async function getJSON(path, init) {
+  const options = init || {};
+  const headers = { Accept: "application/json", ...keyHeaders(), ...(options.headers || {}) };
+  const response = await fetch(path, { ...options, headers });
   let body = null;
   try { body = await response.json(); } catch (_) { body = null; }
   if (!response.ok) {
@@ -432,6 +441,74 @@ async function renderTimeline() {
   document.getElementById("timeline-top").hidden = true;
 }
 
+// -- saved searches ------------------------------------------------------------------------------------
+// The list: each saved search with its unread count, a link to its Atom feed (with its token, which a feed
+// reader needs where the server has a read key) and a button that shows its matches (and marks them read).
+async function renderSaved() {
+  const list = document.getElementById("saved-list");
+  const status = document.getElementById("saved-status");
+  let body;
+  try {
+    body = await getJSON("/alerts");
+  } catch (error) {
+    list.replaceChildren();
+    status.textContent = error.status === 401 || error.status === 403
+      ? "Type the API key above to see the saved searches." : "Saved searches: " + failure(error);
+    document.getElementById("saved").hidden = false;
+    return;
+  }
+  status.textContent = "";
+  document.getElementById("saved").hidden = !body.alerts.length; // shown once there is one
+  list.replaceChildren(...body.alerts.map((alert) => {
+    const feed = "/alerts/" + encodeURIComponent(alert.id) + "/feed.atom?token=" +
+      encodeURIComponent(alert.feed_token);
+    const show = el("button", { type: "button", class: "show-matches" }, "show");
+    show.addEventListener("click", () => showMatches(alert));
+    const unread = el("span", { class: "unread" }, plural(alert.counts.unread, "new", "new"));
+    const dead = alert.counts.dead ? el("span", { class: "dead", title: alert.last_error || "" },
+      " · " + plural(alert.counts.dead, "failed delivery", "failed deliveries")) : null;
+    return el("li", { class: "saved", "data-id": alert.id }, el("strong", {}, alert.name), " · ", unread, " of ",
+      plural(alert.counts.matches, "match", "matches"), dead, " · ", el("a", { href: feed, class: "feed" }, "Atom feed"),
+      " ", show);
+  }));
+}
+
+async function showMatches(alert) {
+  const box = document.getElementById("saved-matches");
+  box.hidden = false;
+  box.replaceChildren(el("li", {}, "Loading…"));
+  try {
+    const body = await getJSON("/alerts/" + encodeURIComponent(alert.id) + "/matches?mark_read=true&limit=20");
+    box.replaceChildren(...body.matches.map((m) => el("li", { class: "match" },
+      articleLink(m.url, m.article, m.title || m.article), " ",
+      el("span", { class: "meta" }, [m.source, dateOf(m.published)].filter(Boolean).join(" · ")),
+      el("p", { class: "passage" }, m.passage))));
+    if (!body.matches.length) box.replaceChildren(el("li", {}, "No matches yet: they come as new articles are indexed."));
+  } catch (error) {
+    box.replaceChildren(el("li", { class: "error" }, failure(error)));
+  }
+  renderSaved();
+}
+
+async function saveSearch() {
+  const status = document.getElementById("save-status");
+  const key = document.getElementById("api-key").value.trim();
+  if (key) sessionStorage.setItem("newsearch-key", key);
+  const body = { q: state.q, group: state.stories ? "story" : "article" };
+  if (state.mode) body.mode = state.mode;
+  if (state.timeWords) body.time_words = true; // the server refuses a query whose time words would drift
+  status.textContent = "Saving…";
+  try {
+    const alert = await getJSON("/alerts", { method: "POST", body: JSON.stringify(body),
+      headers: { "Content-Type": "application/json" } });
+    status.textContent = "Saved as “" + alert.name + "”: new matching articles will show below.";
+    renderSaved();
+  } catch (error) {
+    status.textContent = error.status === 401 || error.status === 403
+      ? "Saving needs the API key (the server's write key)." : "Not saved: " + failure(error);
+  }
+}
+
 function reflectInUrl() {
   const url = new URL(window.location.href);
   url.searchParams.set("q", state.q);
@@ -458,7 +535,11 @@ document.addEventListener("DOMContentLoaded", () => {
     reflectInUrl();
     runSearch(false);
     renderTimeline();
+    document.getElementById("save-bar").hidden = false;
+    document.getElementById("save-status").textContent = "";
   });
+  document.getElementById("save-search").addEventListener("click", saveSearch);
+  renderSaved();
   for (const toggle of [stories, timeWords]) {
     toggle.addEventListener("change", () => { if (input.value.trim()) form.requestSubmit(); });
   }

@@ -241,3 +241,39 @@ def test_timeline_interval_widens_with_the_span(browser, api_server):
         fetchTimeline("q", true).then((body) => done([asked, body.interval]), (e) => done(String(e)));
     """)
     assert asked == [["day", "week", "month"], "month"]
+
+
+def test_save_this_search_lists_it_with_unread_count_and_feed(browser, write_server):
+    """With the write key typed in, "Save this search" saves the query; the list shows it with its unread
+    count and an Atom feed link; a matching article indexed afterwards shows as 1 new, and "show" lists it."""
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    from tests.api.conftest import API_KEY
+
+    wait = _search(browser, write_server, "Quokkas overran the harbour ferry terminal", stories=False)
+    browser.find_element(By.ID, "api-key").send_keys(API_KEY)
+    browser.find_element(By.ID, "save-search").click()
+    wait.until(lambda d: d.find_element(By.ID, "save-status").text.startswith("Saved"))
+    item = wait.until(lambda d: next((li for li in d.find_elements(By.CSS_SELECTOR, "#saved-list li.saved")
+                                      if "Quokkas" in li.text), None))
+    assert "0 new of 0 matches" in item.text
+    feed = item.find_element(By.CSS_SELECTOR, "a.feed").get_attribute("href")
+    assert "/feed.atom?token=" in feed and httpx.get(feed).status_code == 200
+
+    answer = httpx.post(f"{write_server}/articles", headers={"Authorization": f"Bearer {API_KEY}"}, json=[{
+        "id": "quokka-ferry", "title": "Quokkas overran the harbour ferry terminal",
+        "text": "Quokkas overran the harbour ferry terminal on Tuesday morning. Officials said the marsupials had "
+                "come ashore from a cargo ship.", "url": "https://www.example-news.org/quokkas"}])
+    assert answer.status_code == 200, answer.text
+    browser.refresh()
+    item = wait.until(lambda d: next((li for li in d.find_elements(By.CSS_SELECTOR, "#saved-list li.saved")
+                                      if "Quokkas" in li.text and "1 new" in li.text), None))
+    item.find_element(By.CSS_SELECTOR, "button.show-matches").click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#saved-matches li.match"))
+    match = browser.find_element(By.CSS_SELECTOR, "#saved-matches li.match")
+    assert "Quokkas overran" in match.text and "example-news.org" in match.text
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "browser-saved-searches.png"))
+    wait.until(lambda d: any("0 new of 1 match" in li.text for li in d.find_elements(By.CSS_SELECTOR,
+                                                                                    "#saved-list li.saved")))
