@@ -41,7 +41,28 @@ def cmd_index(args: argparse.Namespace) -> int:
     for problem in report.problems:
         print(f"skipped {problem}", file=sys.stderr)
     print(report.summary(), file=sys.stderr)
+    from indexer.models import ner
+
+    if not ner.available():
+        print(f"entities are off (no people, organisations or places stored): {ner.INSTALL}", file=sys.stderr)
     return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def cmd_entities_backfill(args: argparse.Namespace) -> int:
+    """Find the entities of stored articles that have none (indexed before entities, or without the model)."""
+    from indexer.enrich.entities import backfill
+    from indexer.models import ner
+    from indexer.store.index_store import IndexStore
+
+    if not ner.available():
+        raise ValueError(f"entities are off: {ner.INSTALL}")
+    store = IndexStore.open(args.index)
+    try:
+        read = backfill(store, progress=not args.quiet)
+    finally:
+        store.close()
+    print(f"read {read} articles for entities", file=sys.stderr)
+    return EXIT_OK
 
 
 def _params(items: list[str] | None) -> dict:
@@ -331,6 +352,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, help="similarity a story must reach to take an article")
     p.add_argument("--window-days", type=float, help="only articles this many days apart are compared")
     p.set_defaults(func=cmd_stories_rebuild)
+
+    entities = sub.add_parser("entities", help="people, organisations and places").add_subparsers(
+        dest="entities", required=True)
+    p = entities.add_parser("backfill", help="find the entities of stored articles that have none")
+    add_index_arg(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_entities_backfill)
 
     p = sub.add_parser("stats", help="counts and settings of an index")
     add_index_arg(p)

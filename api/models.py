@@ -264,6 +264,13 @@ class StoredPassage(BaseModel):
     text: str
 
 
+class EntityOut(BaseModel):
+    kind: Literal["person", "organization", "place"]
+    name: str
+    count: int = Field(description="mentions in the headline and lead")
+    first: int = Field(description="offset of the first mention in the text; -1 when only the headline names it")
+
+
 class ArticleOut(BaseModel):
     id: str
     title: str
@@ -274,6 +281,8 @@ class ArticleOut(BaseModel):
     language: str
     metadata: dict[str, Any]
     passages: list[StoredPassage]
+    entities: list[EntityOut] = Field(default_factory=list, description="the people, organisations and places "
+                                      "it names (in its headline and lead), most named first")
 
 
 class StatsOut(BaseModel):

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from indexer.names import name_key
+
 
 class ArticleFilter(Protocol):
     """What a read may be narrowed to, as the store needs it (the search side's `Filters` is one): outlets,
@@ -18,6 +20,7 @@ class ArticleFilter(Protocol):
     until: str
     language: str
     fields: tuple[tuple[str, str], ...]
+    entities: tuple[str, ...]
 
     def __bool__(self) -> bool: ...
 
@@ -32,23 +35,26 @@ class StoredFilter:
     until: str = ""
     language: str = ""
     fields: tuple[tuple[str, str], ...] = ()
+    entities: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.sources or self.since or self.until or self.language or self.fields)
+        return bool(self.sources or self.since or self.until or self.language or self.fields or self.entities)
 
     @classmethod
     def of(cls, filters: ArticleFilter) -> StoredFilter:
         return cls(tuple(filters.sources), filters.since, filters.until, filters.language,
-                   tuple((k, v) for k, v in filters.fields))
+                   tuple((k, v) for k, v in filters.fields), tuple(filters.entities))
 
     def to_dict(self) -> dict:
         return {"sources": list(self.sources), "since": self.since, "until": self.until,
-                "language": self.language, "fields": [list(f) for f in self.fields]}
+                "language": self.language, "fields": [list(f) for f in self.fields],
+                "entities": list(self.entities)}
 
     @classmethod
     def from_dict(cls, data: dict) -> StoredFilter:
         return cls(tuple(data.get("sources", ())), data.get("since", ""), data.get("until", ""),
-                   data.get("language", ""), tuple((k, v) for k, v in data.get("fields", ())))
+                   data.get("language", ""), tuple((k, v) for k, v in data.get("fields", ())),
+                   tuple(data.get("entities", ())))
 
 
 def filter_sql(filters: ArticleFilter, alias: str = "a") -> tuple[str, list]:
@@ -70,4 +76,7 @@ def filter_sql(filters: ArticleFilter, alias: str = "a") -> tuple[str, list]:
     for key, value in filters.fields:  # keys are checked by Filters: letters, digits and _ only
         clauses.append(f"json_extract({alias}.metadata, '$.{key}') = ?")
         params.append(value)
+    for name in filters.entities:  # the article names each of them (as a person, organisation or place)
+        clauses.append(f"EXISTS (SELECT 1 FROM entities e WHERE e.key = ? AND e.article = {alias}.rowid)")
+        params.append(name_key(name))
     return (" AND ".join(clauses) or "1"), params

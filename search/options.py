@@ -152,6 +152,9 @@ class Filters:
     language: str = option("", "only this language code", max_length=20)
     fields: tuple[tuple[str, str], ...] = option((), "metadata KEY=VALUE equality (repeatable)", param="field",
                                                  cli="field", max_items=20, pattern=FIELD_PATTERN)
+    entities: tuple[str, ...] = option((), "only articles that name this person, organisation or place "
+                                       "(repeatable: all of them)", param="entity", cli="entity", max_items=10,
+                                       max_length=200)
 
     def __post_init__(self) -> None:
         for key, _ in self.fields:
@@ -160,7 +163,7 @@ class Filters:
         _check(self)
 
     def __bool__(self) -> bool:
-        return bool(self.sources or self.since or self.until or self.language or self.fields)
+        return bool(self.sources or self.since or self.until or self.language or self.fields or self.entities)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import numpy as np
 from indexer.alerts.saved import Match, texts, totals
 from indexer.enrich.stories import article_vector
 from indexer.errors import InvalidOption, ModelMismatch
+from indexer.models import ner
 from indexer.models.embed import Embedder, canonical_model_name
 from indexer.models.profiles import profile
 from indexer.relevance import CALIBRATED, Setting, relevant, words_found, words_needed
@@ -26,8 +27,10 @@ from search.query import Query, query_words
 from search.retrieve import DenseRetriever, LexicalRetriever, Retriever
 from search.timeline import INTERVALS, Timeline, TimelineHit, build_timeline
 from search.timewords import Interpreted, interpret
-from search.types import Interpretation, SearchResponse, StoryArticle, StoryPage
+from search.types import Facet, Interpretation, SearchResponse, StoryArticle, StoryPage
 
+FACET_DEPTH = 100  # the ranked articles whose names make a response's facets
+FACET_KINDS = {"person": "people", "organization": "organizations", "place": "places"}
 TIMELINE_DEPTH = 2000  # articles considered per timeline (the response says when the cap was reached)
 
 
@@ -91,10 +94,13 @@ class Searcher:
             else:
                 page = ranked[offset:offset + k]
                 results = present(snap, parsed, page, options.passages)
+            facets = snap.facets([rowid for rowid, _ in ranked[:FACET_DEPTH]])
         for shown, (rowid, _) in zip(results, page, strict=True):
             shown.also_published_by = [rows[c].source or rows[c].id for c in copies.get(rowid, [])]
         return SearchResponse(query=query, results=results, mode=mode, interpreted=interpreted,
-                              took_ms=round((time.perf_counter() - started) * 1000, 3))
+                              took_ms=round((time.perf_counter() - started) * 1000, 3),
+                              facets={FACET_KINDS[kind]: [Facet(n, c) for n, c in names]
+                                      for kind, names in facets.items()})
 
     def _parse(self, query: str, filters: Filters, options: SearchOptions,
                extra: bool = False) -> tuple[Query, Filters, Interpretation | None]:
@@ -262,10 +268,13 @@ class Searcher:
             if row is None:
                 return None
             passages = snap.passages([row.rowid]).get(row.rowid, [])
+            entities = snap.entities(row.rowid)
         article = {key: getattr(row, key) for key in ("id", "title", "text", "url", "source", "published",
                                                       "language", "metadata")}
         article["passages"] = [{"ord": p.ord, "start": p.start, "end": p.end, "text": row.text[p.start:p.end]}
                                for p in passages]
+        article["entities"] = [{"kind": kind, "name": name, "count": count, "first": first}
+                               for kind, name, count, first in entities]
         return article
 
     def stats(self) -> dict:
@@ -275,12 +284,14 @@ class Searcher:
             vectors = snap.derived().vectors
             version, steps = snap.migrations()
             alert_totals = totals(snap.conn)
+            named = snap.named_articles()
         m = self.store.manifest
         return {"articles": articles, "passages": passages, "model": m.model, "dim": m.dim, "profile": m.profile,
                 "models": [m.model] + [extra["model"] for extra in m.extra_models], "context": m.context,
                 "backend": m.backend, "index_type": vectors.description, "generation": generation,
                 "created": m.created, "updated": m.updated, "format_version": version, "migrations": steps,
-                "alerts": alert_totals}
+                "alerts": alert_totals,
+                "entities": {"recogniser": ner.PACKAGE if ner.available() else "off", "articles": named}}
 
 
 def read_time_words(query: str, filters: Filters, now: str = "") -> tuple[str, Filters, Interpretation]:

@@ -77,12 +77,23 @@ class Interpretation:
 
 
 @dataclass
+class Facet:
+    """A name among the matching articles and how many of them name it."""
+
+    name: str
+    count: int
+
+
+@dataclass
 class SearchResponse:
     query: str
     results: list[SearchResult]
     took_ms: float = 0.0
     mode: str = ""
     interpreted: Interpretation | None = None
+    # The names in the matching articles (the first FACET_DEPTH ranked): "people", "organizations", "places",
+    # each [{"name", "count"}], count = articles naming it, most named first.
+    facets: dict[str, list[Facet]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -92,7 +103,8 @@ class SearchResponse:
         interpreted = data.get("interpreted")
         return cls(query=data["query"], results=[SearchResult.from_dict(r) for r in data["results"]],
                    took_ms=data.get("took_ms", 0.0), mode=data.get("mode", ""),
-                   interpreted=Interpretation(**interpreted) if interpreted else None)
+                   interpreted=Interpretation(**interpreted) if interpreted else None,
+                   facets={kind: [Facet(**f) for f in names] for kind, names in data.get("facets", {}).items()})
 
 
 @dataclass

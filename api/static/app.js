@@ -14,7 +14,10 @@ const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
 const SVG_NS = "http://www.w3.org/2000/svg";
 const DERIVED = "outlet taken from the URL"; // an article that named no outlet is credited to its URL's site
 // `search` counts new searches, so that a late answer for an earlier one is dropped.
-const state = { q: "", words: "", mode: "", stories: true, timeWords: true, offset: 0, search: 0 };
+// `entities`: the names chosen among the facets; every result must name all of them.
+const state = { q: "", words: "", mode: "", stories: true, timeWords: true, offset: 0, search: 0, entities: [] };
+const FACETS = [["people", "People"], ["organizations", "Organisations"], ["places", "Places"]];
+const FACET_CHIPS = 6; // names shown per kind
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -254,7 +257,7 @@ function cardActions(result) {
 
 function renderResult(result) {
   const best = result.passages && result.passages[0];
-  return el("li", { class: result.story ? "result story" : "result" },
+  return el("li", { class: result.story ? "result story" : "result", "data-id": result.id },
     el("h2", null, articleLink(result.url, result.id, heading(result))),
     result.story ? storyLine(result.story) : articleLine(result),
     best ? markedPassage(best.text, best.highlights) : null,
@@ -273,6 +276,41 @@ function appendResults(list, results) {
 }
 
 // "Reading “in May 2013” as 2013-05-01 – 2013-05-31; searching for “Lindsay Lohan rehab”".
+// Facet chips: the people, organisations and places the matching articles name, with how many name each. A
+// chip narrows the search to articles that name it (`entity=`); a chosen chip, marked ×, widens it again.
+function renderFacets(facets) {
+  const box = document.getElementById("facets");
+  const rows = [];
+  if (state.entities.length) {
+    rows.push(el("div", { class: "facet-row" }, el("span", { class: "facet-kind" }, "Naming"),
+      ...state.entities.map((name) => chip(name, null, true))));
+  }
+  for (const [kind, label] of FACETS) {
+    const names = (facets[kind] || []).filter((f) => !state.entities.includes(f.name)).slice(0, FACET_CHIPS);
+    if (names.length) {
+      rows.push(el("div", { class: "facet-row", "data-kind": kind }, el("span", { class: "facet-kind" }, label),
+        ...names.map((f) => chip(f.name, f.count, false))));
+    }
+  }
+  box.replaceChildren(...rows);
+  box.hidden = !rows.length;
+}
+
+function chip(name, count, chosen) {
+  const button = el("button", { type: "button", class: chosen ? "chip chosen" : "chip",
+    title: chosen ? "show articles that do not name " + name + " too" : "only articles that name " + name },
+  name, count === null ? " ×" : el("span", { class: "count" }, String(count)));
+  button.addEventListener("click", () => {
+    state.entities = chosen ? state.entities.filter((n) => n !== name) : [...state.entities, name];
+    state.offset = 0;
+    state.search += 1;
+    reflectInUrl();
+    runSearch(false);
+    renderTimeline();
+  });
+  return button;
+}
+
 function renderInterpreted(interpreted) {
   const note = document.getElementById("interpreted");
   const phrases = (interpreted && interpreted.phrases) || [];
@@ -295,6 +333,7 @@ async function runSearch(append) {
   params.set("group", state.stories ? "story" : "article");
   params.set("time_words", String(state.timeWords));
   params.set("collapse_duplicates", "true"); // people want one result per story, with its other outlets
+  for (const name of state.entities) params.append("entity", name);
   button.disabled = true;
   more.disabled = true;
   setStatus(append ? "Loading more…" : "Searching…", false);
@@ -304,6 +343,7 @@ async function runSearch(append) {
     if (search !== state.search) return;
     if (!append) {
       renderInterpreted(body.interpreted);
+      renderFacets(body.facets || {});
       state.words = (body.interpreted && body.interpreted.text) || state.q; // the query less its time phrases
     }
     appendResults(list, body.results);
@@ -347,6 +387,7 @@ async function fetchTimeline(q, timeWords) {
   let interval = "day";
   for (;;) {
     const params = new URLSearchParams({ q, interval, time_words: String(timeWords) });
+    for (const name of state.entities) params.append("entity", name);
     let body;
     try {
       body = await getJSON("/timeline?" + params);
@@ -516,6 +557,8 @@ function reflectInUrl() {
   set("mode", state.mode);
   set("group", state.stories ? "" : "article");
   set("time_words", state.timeWords ? "" : "false");
+  url.searchParams.delete("entity");
+  for (const name of state.entities) url.searchParams.append("entity", name);
   window.history.replaceState(null, "", url);
 }
 
@@ -529,8 +572,9 @@ document.addEventListener("DOMContentLoaded", () => {
     event.preventDefault();
     const q = input.value.trim();
     if (!q) { setStatus("Type something to search for.", true); return; }
+    const entities = q === state.q ? state.entities : []; // a new query starts without chosen names
     Object.assign(state, { q, words: "", mode: mode.value, stories: stories.checked, timeWords: timeWords.checked,
-      offset: 0 });
+      offset: 0, entities });
     state.search += 1;
     reflectInUrl();
     runSearch(false);
@@ -551,5 +595,10 @@ document.addEventListener("DOMContentLoaded", () => {
   if (initial.get("mode")) mode.value = initial.get("mode");
   stories.checked = initial.get("group") !== "article";
   timeWords.checked = initial.get("time_words") !== "false";
-  if (initial.get("q")) { input.value = initial.get("q"); form.requestSubmit(); }
+  if (initial.get("q")) {
+    input.value = initial.get("q");
+    state.q = input.value.trim();
+    state.entities = initial.getAll("entity");
+    form.requestSubmit();
+  }
 });

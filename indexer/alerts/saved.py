@@ -146,8 +146,8 @@ def get(conn: sqlite3.Connection, alert_id: str) -> SavedSearch | None:
 
 
 def every(conn: sqlite3.Connection) -> list[SavedSearch]:
-    """All saved searches, oldest first."""
-    return [_saved(row) for row in conn.execute(f"SELECT {_ALERT_COLUMNS} FROM alerts ORDER BY created_at, id")]
+    """All saved searches, in the order they were made."""
+    return [_saved(row) for row in conn.execute(f"SELECT {_ALERT_COLUMNS} FROM alerts ORDER BY rowid")]
 
 
 def counts(conn: sqlite3.Connection, alert_id: str | None = None) -> dict[str, Counts]:

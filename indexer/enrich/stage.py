@@ -2,7 +2,8 @@
 
 Every writer (`newsearch index`, the API's upserts and deletes, the feed watcher, Ray) ends in one
 `IndexStore.write`, which hands each committed batch to the declared stages (`indexer.enrich.STAGES`) in
-order: `begin` and `apply` inside the batch's transaction, for what must commit with the articles (duplicate groups,
+order: `prepare` before the transaction (work that needs only the articles, so the write lock is not held
+for it), `begin` and `apply` inside the batch's transaction, for what must commit with the articles (duplicate groups,
 stories), then `committed` after the commit, for what may follow it (caches, alert matching). The write
 returns the same `Committed` record the stages saw.
 """
@@ -61,12 +62,18 @@ class StageBatch:
     removed: list[int] = field(default_factory=list)
     added: list[StoredArticle] = field(default_factory=list)
     scratch: dict = field(default_factory=dict)
+    prepared: dict = field(default_factory=dict)  # each stage's `prepare` result, by stage name
 
 
 class Stage:
     """One step after a commit. Subclasses override either or both hooks; `name` keys its scratch state."""
 
     name = "stage"
+
+    def prepare(self, articles: list[Article]) -> object:
+        """Before the transaction, over the batch's articles in input order: what `apply` will need that
+        takes time and no database (entity recognition). Kept as `batch.prepared[name]`."""
+        return None
 
     def begin(self, batch: StageBatch) -> None:
         """Inside the transaction, before the batch's rows are written: read what the stage needs as of the

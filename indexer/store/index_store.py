@@ -336,9 +336,11 @@ class IndexStore:
         `state` (key -> value) is saved in the same transaction: a client's bookkeeping (a feed's validators
         and seen items) is committed exactly when the articles it describes are."""
         stages = list(enrich.STAGES)
+        upserts = list(upserts)
+        prepared = {stage.name: stage.prepare([article for article, _, _ in upserts]) for stage in stages}
         now, added, replaced, removed, passages = _now(), [], [], [], 0
         with self._transaction() as (conn, generation):
-            batch = StageBatch(conn, self.folder, generation, {"stories": self.manifest.stories})
+            batch = StageBatch(conn, self.folder, generation, {"stories": self.manifest.stories}, prepared=prepared)
             for stage in stages:
                 stage.begin(batch)
             for article_id in deletes:

@@ -88,10 +88,22 @@ def _saved_searches(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX alert_matches_newest ON alert_matches(alert, generation)")
 
 
+def _entities(conn: sqlite3.Connection) -> None:
+    """The people, organisations and places each article names (`indexer.enrich.entities`), by key for the
+    `entity` filter and by article for facets. Articles stored before the step have none: they are not
+    re-read (a step never re-runs the pipeline); re-indexing them, or `newsearch entities backfill`, adds them."""
+    conn.execute("""CREATE TABLE entities (
+        article INTEGER NOT NULL REFERENCES articles(rowid) ON DELETE CASCADE,
+        kind TEXT NOT NULL, key TEXT NOT NULL, name TEXT NOT NULL, count INTEGER NOT NULL, "first" INTEGER NOT NULL,
+        PRIMARY KEY (article, kind, key)) WITHOUT ROWID""")
+    conn.execute("CREATE INDEX entities_key ON entities(key, article)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "articles record the generation that wrote them", _article_generation),
     Migration(5, "articles without an outlet take their URL's domain, marked as derived", _derived_outlets),
     Migration(6, "saved searches (alerts), their matches and webhook deliveries", _saved_searches),
+    Migration(7, "the people, organisations and places each article names", _entities),
 )
 FORMAT_VERSION = MIGRATIONS[-1].version if MIGRATIONS else BASE_FORMAT
 

@@ -206,6 +206,29 @@ class Snapshot:
         return [r[0] for r in self.conn.execute(
             "SELECT absorbed FROM story_merges WHERE survivor=? ORDER BY absorbed", (story,))]
 
+    def facets(self, rowids: Sequence[int], top: int = 10) -> dict[str, list[tuple[str, int]]]:
+        """Per kind of entity ("person", "organization", "place"): the `top` names among these articles with how
+        many of them name each, most named first (ties by name)."""
+        counts: dict[tuple[str, str], list] = {}
+        for kind, key, name, n in select_in(self.conn, "SELECT kind, key, min(name), count(*) FROM entities WHERE "
+                                            "article IN ({}) GROUP BY kind, key", list(rowids)):
+            seen = counts.setdefault((kind, key), [name, 0])
+            seen[1] += n
+        by_kind: dict[str, list[tuple[str, int]]] = {}
+        for (kind, _), (name, n) in sorted(counts.items(), key=lambda item: (-item[1][1], item[1][0])):
+            if len(by_kind.setdefault(kind, [])) < top:
+                by_kind[kind].append((name, n))
+        return by_kind
+
+    def named_articles(self) -> int:
+        """How many articles have their entities stored."""
+        return self.conn.execute("SELECT count(DISTINCT article) FROM entities").fetchone()[0]
+
+    def entities(self, rowid: int) -> list[tuple[str, str, int, int]]:
+        """(kind, name, count, first offset in the body or -1) of one article's entities, most named first."""
+        return self.conn.execute('SELECT kind, name, count, "first" FROM entities WHERE article=? '
+                                 "ORDER BY count DESC, name", (rowid,)).fetchall()
+
     def counts(self) -> tuple[int, int]:
         """(articles, passages)."""
         return self.store.counts(self.conn)

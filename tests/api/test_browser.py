@@ -277,3 +277,28 @@ def test_save_this_search_lists_it_with_unread_count_and_feed(browser, write_ser
     browser.save_screenshot(str(ARTIFACTS / "browser-saved-searches.png"))
     wait.until(lambda d: any("0 new of 1 match" in li.text for li in d.find_elements(By.CSS_SELECTOR,
                                                                                     "#saved-list li.saved")))
+
+
+def test_facet_chips_narrow_to_articles_naming_someone(browser, api_server):
+    """People, organisations and places chips under the query; "Tara Reid" narrows the results to articles
+    that name her (each checked through the API) and shows as chosen; × widens again."""
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    wait = _search(browser, api_server, "Lindsay Lohan rehab", stories=False)
+    people = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#facets [data-kind=people] button.chip"))
+    assert any(chip.text.startswith("Lindsay Lohan") for chip in people), [chip.text for chip in people]
+    reid = next(chip for chip in people if chip.text.startswith("Tara Reid"))
+    reid.click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#facets button.chip.chosen"))
+    wait.until(lambda d: d.find_element(By.ID, "status").text not in ("", "Searching…"))
+    ids = [li.get_attribute("data-id") for li in browser.find_elements(By.CSS_SELECTOR, "#results > li.result")]
+    assert ids and all(ids)
+    for article_id in ids:
+        named = {e["name"] for e in httpx.get(f"{api_server}/articles/{article_id}").json()["entities"]}
+        assert "Tara Reid" in named, (article_id, named)
+    assert "entity=Tara+Reid" in browser.current_url
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "browser-facets.png"))
+    browser.find_element(By.CSS_SELECTOR, "#facets button.chip.chosen").click()
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#facets button.chip.chosen"))
