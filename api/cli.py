@@ -112,7 +112,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 
     filters, options = search_options(args)
     timeline = Searcher(args.index).timeline(args.query, args.interval, filters, options)
-    print(json.dumps(timeline, ensure_ascii=False, indent=2) if args.json else render_timeline(timeline))
+    print(json.dumps(timeline.to_dict(), ensure_ascii=False, indent=2) if args.json else render_timeline(timeline))
     return EXIT_OK
 
 
@@ -157,11 +157,13 @@ def cmd_bench_stories(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
     from indexer.crawl.watch import feed_health
     from search import Searcher
 
     searcher = Searcher(args.index)
-    stats = {**searcher.stats(), "feeds": feed_health(searcher.store)}
+    stats = {**asdict(searcher.stats()), "feeds": feed_health(searcher.store)}
     if args.json:
         print(json.dumps(stats, indent=2))
     else:

@@ -3,6 +3,7 @@ words marked (bold on a terminal, plain when piped)."""
 
 from __future__ import annotations
 
+from search.timeline import Timeline, TimelineRelevance
 from search.types import PassageHit, SearchResponse, SearchResult, StoryInfo, StoryPage
 
 SNIPPET_CHARS = 300
@@ -104,24 +105,23 @@ def render_story(page: StoryPage) -> str:
     return "\n".join(lines)
 
 
-def relevance_rule(relevance: dict) -> str:
+def relevance_rule(relevance: TimelineRelevance) -> str:
     """'cosine >= 0.54, or >= 0.26 holding 3 of the query's 4 words': the test a timeline counted by."""
-    rule = f"cosine >= {relevance['cosine']}"
-    if relevance["words"]:
-        rule += (f", or >= {relevance['cosine_with_words']} holding {relevance['words_needed']} of the query's "
-                 f"{relevance['words']} word{'s' * (relevance['words'] != 1)}")
+    rule = f"cosine >= {relevance.cosine}"
+    if relevance.words:
+        rule += (f", or >= {relevance.cosine_with_words} holding {relevance.words_needed} of the query's "
+                 f"{relevance.words} word{'s' * (relevance.words != 1)}")
     return rule
 
 
-def render_timeline(timeline: dict) -> str:
-    lines = [f"{timeline['matched']} matching articles ({relevance_rule(timeline['relevance'])}), "
-             f"per {timeline['interval']}; {timeline['undated']} undated"]
-    width = max((b["count"] for b in timeline["buckets"]), default=0)
-    for b in timeline["buckets"]:
-        bar = "#" * round(30 * b["count"] / width) if width else ""
-        derived = b["derived_sources"]
-        sources = ", ".join(f"{outlet(s, s in derived)} {n}" for s, n in b["by_source"].items())
-        lines.append(f"{b['start']}  {b['count']:4d} {bar}  {sources}")
-        if b["top"]:
-            lines.append(f"            top: {b['top']['title'] or b['top']['id']}")
+def render_timeline(timeline: Timeline) -> str:
+    lines = [f"{timeline.matched} matching articles ({relevance_rule(timeline.relevance)}), "
+             f"per {timeline.interval}; {timeline.undated} undated"]
+    width = max((b.count for b in timeline.buckets), default=0)
+    for b in timeline.buckets:
+        bar = "#" * round(30 * b.count / width) if width else ""
+        sources = ", ".join(f"{outlet(s, s in b.derived_sources)} {n}" for s, n in b.by_source.items())
+        lines.append(f"{b.start}  {b.count:4d} {bar}  {sources}")
+        if b.top:
+            lines.append(f"            top: {b.top.title or b.top.id}")
     return "\n".join(lines)

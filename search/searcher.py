@@ -23,15 +23,24 @@ from search.news import collapse, needs_news_order, news_order
 from search.options import Filters, SearchOptions
 from search.present import present, result, term_pattern
 from search.query import Query, query_words
+from search.reader import NewsReader
 from search.retrieve import DenseRetriever, LexicalRetriever, Retriever
-from search.timeline import INTERVALS, Timeline, TimelineHit, build_timeline
+from search.timeline import INTERVALS, Timeline, TimelineHit, TimelineRelevance, build_timeline
 from search.timewords import Interpreted, interpret
-from search.types import Interpretation, SearchResponse, StoryArticle, StoryPage
+from search.types import (
+    Article,
+    IndexStats,
+    Interpretation,
+    SearchResponse,
+    StoredPassage,
+    StoryArticle,
+    StoryPage,
+)
 
 TIMELINE_DEPTH = 2000  # articles considered per timeline (the response says when the cap was reached)
 
 
-class Searcher:
+class Searcher(NewsReader):
     """An open index and its model: load once, search many times, from many threads."""
 
     default_mode = "hybrid"
@@ -153,7 +162,7 @@ class Searcher:
                          derived_outlets=summary.derived_outlets)
 
     def timeline(self, query: str, interval: str = "day", filters: Filters | None = None,
-                 options: SearchOptions | None = None, setting: Setting = CALIBRATED) -> dict:
+                 options: SearchOptions | None = None, setting: Setting = CALIBRATED) -> Timeline:
         """Matching articles counted per day, week or month and by outlet, each bucket with its best passage.
         When the matches span too many buckets of `interval`, the next wider interval that fits is used
         (the response's `interval`; `asked_interval` is the one asked for).
@@ -171,18 +180,17 @@ class Searcher:
                                 passage="", title=rows[r].title, source_derived=bool(rows[r].source_derived))
                     for r, s in ranked]
             built = _coarsest_needed(hits, interval, setting.cosine)
-            tops = {b.top["id"] for b in built.buckets if b.top}
+            tops = {b.top.id for b in built.buckets if b.top}
             rowid_of = {rows[r].id: r for r, _ in ranked if rows[r].id in tops}
             best = {res.id: res for res in present(snap, parsed, [(rowid_of[i], 0.0) for i in sorted(tops)], 1)}
         for bucket in built.buckets:
-            if bucket.top and best[bucket.top["id"]].passages:
-                bucket.top["passage"] = best[bucket.top["id"]].passages[0].text
-        out = built.to_dict()
-        out.update(query=query, asked_interval=interval, matched=len(ranked), capped=capped,
-                   relevance={**asdict(setting), "words": len(parsed.words),
-                              "words_needed": words_needed(len(parsed.words), setting.word_share)},
-                   interpreted=asdict(interpreted) if interpreted else None)
-        return out
+            if bucket.top and best[bucket.top.id].passages:
+                bucket.top.passage = best[bucket.top.id].passages[0].text
+        words = len(parsed.words)
+        relevance = TimelineRelevance(**asdict(setting), words=words,
+                                      words_needed=words_needed(words, setting.word_share))
+        return replace(built, query=query, asked_interval=interval, matched=len(ranked), capped=capped,
+                       relevance=relevance, interpreted=interpreted)
 
     def _matches(self, snap, query: Query, filters: Filters, setting: Setting) -> tuple[list[tuple[int, float]], bool]:
         """(article rowid, best passage cosine) of the articles that pass the relevance test, best first, and
@@ -255,20 +263,19 @@ class Searcher:
         return texts(self.store.connection(), sorted({m.article for m in found}))
 
     # -- articles and stats --------------------------------------------------------------------
-    def article(self, article_id: str) -> dict | None:
+    def article(self, article_id: str) -> Article | None:
         """The stored article with its passages, or None."""
         with self.store.snapshot() as snap:
             row = snap.article(article_id)
             if row is None:
                 return None
             passages = snap.passages([row.rowid]).get(row.rowid, [])
-        article = {key: getattr(row, key) for key in ("id", "title", "text", "url", "source", "published",
-                                                      "language", "metadata")}
-        article["passages"] = [{"ord": p.ord, "start": p.start, "end": p.end, "text": row.text[p.start:p.end]}
-                               for p in passages]
-        return article
+        return Article(id=row.id, title=row.title, text=row.text, url=row.url, source=row.source,
+                       published=row.published, language=row.language, metadata=row.metadata,
+                       passages=[StoredPassage(ord=p.ord, start=p.start, end=p.end, text=row.text[p.start:p.end])
+                                 for p in passages])
 
-    def stats(self) -> dict:
+    def stats(self) -> IndexStats:
         with self.store.snapshot() as snap:
             articles, passages = snap.counts()
             generation = snap.generation
@@ -276,11 +283,11 @@ class Searcher:
             version, steps = snap.migrations()
             alert_totals = totals(snap.conn)
         m = self.store.manifest
-        return {"articles": articles, "passages": passages, "model": m.model, "dim": m.dim, "profile": m.profile,
-                "models": [m.model] + [extra["model"] for extra in m.extra_models], "context": m.context,
-                "backend": m.backend, "index_type": vectors.description, "generation": generation,
-                "created": m.created, "updated": m.updated, "format_version": version, "migrations": steps,
-                "alerts": alert_totals}
+        return IndexStats(articles=articles, passages=passages, model=m.model, dim=m.dim, profile=m.profile,
+                          models=[m.model] + [extra["model"] for extra in m.extra_models], context=m.context,
+                          backend=m.backend, index_type=vectors.description, generation=generation,
+                          created=m.created, updated=m.updated, format_version=version, migrations=steps,
+                          alerts=alert_totals)
 
 
 def read_time_words(query: str, filters: Filters, now: str = "") -> tuple[str, Filters, Interpretation]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -126,3 +127,52 @@ class StoryPage:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class StoredPassage:
+    """A passage as stored: its place in the article (`ord`) and its [start, end) offsets into the body."""
+
+    ord: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass
+class Article:
+    """A stored article with its passages. `metadata` holds the source's extra fields (scalars)."""
+
+    id: str
+    title: str
+    text: str
+    url: str
+    source: str
+    published: str
+    language: str
+    metadata: dict[str, Any]
+    passages: list[StoredPassage]
+
+
+@dataclass
+class IndexStats:
+    """Counts and settings of an index. `profile`: fast, or quality (`models` fused with BM25, the index's own
+    model first); `generation` goes up with every committed write; `migrations` the format steps taken
+    ({"version", "summary", "at"}); `alerts` the saved searches, their matches and webhook deliveries by
+    state (saved, matches, pending, delivered, dead letters)."""
+
+    articles: int
+    passages: int
+    model: str
+    dim: int
+    profile: str
+    models: list[str]
+    context: str
+    backend: str
+    index_type: str
+    generation: int
+    created: str
+    updated: str
+    format_version: int
+    migrations: list[dict[str, Any]] = field(default_factory=list)
+    alerts: dict[str, int] = field(default_factory=dict)

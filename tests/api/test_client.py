@@ -1,19 +1,29 @@
-"""The Python client against a real server: the same typed results as the library, clear errors."""
+"""The one reading interface (`search.reader.NewsReader`), in-process and over HTTP: every test taking `engine`
+runs against `Searcher` and against `NewsearchClient` on a real server, and must get the library's own answer
+(the qdrant-client rule). Then the client's own concerns: errors, writes."""
 
 from __future__ import annotations
+
+import inspect
+from dataclasses import replace
 
 import pytest
 
 from api.client import NewsearchClient, RemoteError
-from search import Filters, SearchOptions, SearchResponse
+from search import Filters, Searcher, SearchOptions, SearchResponse
 from search.options import to_wire
+from search.reader import NewsReader
+from search.timeline import Timeline
+from search.types import Article, IndexStats, StoryPage
 from tests.api.conftest import API_KEY, NO_ALERTS
 from tests.conftest import SEED_QUERY
+
+LOHAN = "Lindsay Lohan rehab"
 
 
 @pytest.fixture(params=["library", "client"])
 def engine(request, searcher, api_server):
-    """The same search interface, local and remote (the qdrant-client rule): every test below runs on both."""
+    """The same reading interface, local and remote: every test below that takes it runs on both."""
     if request.param == "library":
         yield searcher
         return
@@ -56,12 +66,68 @@ def test_invalid_options_fail_the_same_way(engine):
         engine.search(SEED_QUERY, options=SearchOptions(max_per_source=-1))
 
 
-def test_reads(api_server):
+def untimed(response: SearchResponse | None) -> SearchResponse | None:
+    """The response less its timing, the one field two answers to the same question may differ in."""
+    return response and replace(response, took_ms=0.0)
+
+
+def test_every_method_of_the_interface_is_tested_here_on_both():
+    """Each method of `NewsReader` has a `test_<method>...` below, and both readers take its arguments."""
+    tested = {name for name, _ in inspect.getmembers(inspect.getmodule(test_search_returns_the_library_type),
+                                                     inspect.isfunction) if name.startswith("test_")}
+    for method in NewsReader.__abstractmethods__ - {"close"}:
+        assert any(name.startswith(f"test_{method}") for name in tested), f"no shared test for {method}"
+        declared = list(inspect.signature(getattr(NewsReader, method)).parameters.values())
+        for reader in (Searcher, NewsearchClient):
+            own = list(inspect.signature(getattr(reader, method)).parameters.values())
+            assert own[:len(declared)] == declared, (reader.__name__, method)
+
+
+def test_article(engine, searcher):
+    top = searcher.search(SEED_QUERY, k=1).results[0]
+    article = engine.article(top.id)
+    assert isinstance(article, Article) and article == searcher.article(top.id)
+    assert article.title == top.title and article.passages
+    assert all(article.text[p.start:p.end] == p.text for p in article.passages)
+    assert engine.article("no/such?article#id") is None
+
+
+def test_story(engine, searcher):
+    top = searcher.search(LOHAN, k=1, options=SearchOptions(group="story")).results[0]
+    page = engine.story(top.story.id, "Betty Ford")
+    assert isinstance(page, StoryPage) and page == searcher.story(top.story.id, "Betty Ford")
+    assert [a.id for a in page.articles if a.id == top.id] and page.query == "Betty Ford"
+    assert engine.story(10**9) is None
+
+
+def test_timeline(engine, searcher):
+    timeline = engine.timeline(LOHAN, "week")
+    assert isinstance(timeline, Timeline) and timeline == searcher.timeline(LOHAN, "week")
+    assert timeline.matched and timeline.relevance.words == 3 and timeline.buckets[0].top.passage
+    options, filters = SearchOptions(time_words=True, now="2013-07-01"), Filters(sources=("no such outlet",))
+    dated = engine.timeline(f"{LOHAN} in May 2013", "day", options=options)
+    assert dated == searcher.timeline(f"{LOHAN} in May 2013", "day", options=options)
+    assert dated.interpreted.since == "2013-05-01" and dated.matched < timeline.matched
+    assert engine.timeline(LOHAN, filters=filters).matched == 0
+
+
+def test_similar(engine, searcher):
+    top = searcher.search(LOHAN, k=1).results[0]
+    similar = engine.similar(top.id, k=3, exclude_story=True)
+    assert untimed(similar) == untimed(searcher.similar(top.id, k=3, exclude_story=True))
+    assert len(similar.results) == 3 and all(r.story_id != top.story_id for r in similar.results)
+    assert untimed(engine.similar(top.id, 2, False, False)) == untimed(searcher.similar(top.id, 2, False, False))
+    assert engine.similar("no such article") is None
+
+
+def test_stats(engine, searcher):
+    stats = engine.stats()
+    assert isinstance(stats, IndexStats) and stats == searcher.stats()
+    assert stats.articles == 61 and stats.format_version
+
+
+def test_service_reads(api_server):
     with NewsearchClient(api_server) as client:
-        top = client.search(SEED_QUERY, k=1).results[0]
-        assert client.article(top.id)["title"] == top.title
-        assert client.article("no/such?article#id") is None
-        assert client.stats()["articles"] == 61
         assert client.health() == {"status": "ok", "feeds": [], "alerts": NO_ALERTS} and client.ready()
 
 
@@ -89,7 +155,7 @@ def test_write_round_trip(write_server):
         report = client.add_articles([article])
         assert report["indexed"] == 1 and report["ids"] == [article["id"]]
         assert client.search("okapi calf Epulu", k=1).results[0].id == article["id"]
-        assert client.article(article["id"])["source"] == "Client Wire"
+        assert client.article(article["id"]).source == "Client Wire"
         assert client.delete_article(article["id"]) is True
         assert client.delete_article(article["id"]) is False
         assert client.article(article["id"]) is None
