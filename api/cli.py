@@ -186,6 +186,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from api.mcp_server import run_stdio
+
+    run_stdio(args.index)
+    return EXIT_OK
+
+
 def cmd_watch(args: argparse.Namespace) -> int:
     import threading
 
@@ -346,6 +353,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--watch", type=Path, metavar="FEEDS", help="also follow these feeds (see `newsearch watch`)")
     add_crawl_args(p, None)  # the server's settings read $NEWSEARCH_CONTACT themselves
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("mcp", help="the index as MCP tools over stdio, for agents (HTTP: /mcp in `serve`)")
+    add_index_arg(p)
+    p.set_defaults(func=cmd_mcp)
 
     p = sub.add_parser("watch", help="follow RSS/Atom feeds into an index: poll politely, index what is new")
     p.add_argument("feeds", type=Path, help="a file of feed URLs, one a line: URL [INTERVAL] [SOURCE NAME]; # comments")

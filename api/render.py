@@ -49,7 +49,9 @@ def outlet(name: str, derived: bool) -> str:
     return f"{name} (from URL)" if name and derived else name
 
 
-def render_results(response: SearchResponse, offset: int = 0, bold: bool = False) -> str:
+def render_results(response: SearchResponse, offset: int = 0, bold: bool = False, cite: bool = False) -> str:
+    """The results for a person (a snippet of the best passage), or with `cite` for a model to quote: the whole
+    best passage, the article's id and the passage's [start, end) offsets into its body."""
     if not response.results:
         return "no results"
     blocks = []
@@ -67,7 +69,11 @@ def render_results(response: SearchResponse, offset: int = 0, bold: bool = False
             lines.append(f"   story {result.story.id}: {story_line(result.story)}")
         if result.also_published_by:
             lines.append(f"   also published by {', '.join(result.also_published_by)}")
-        if result.passages:
+        if result.passages and cite:
+            best = result.passages[0]
+            lines.append(f"   id {best.article or result.id}, characters {best.start}-{best.end}:")
+            lines.append(f"   \"{' '.join(best.text.split())}\"")
+        elif result.passages:
             lines.append(f"   {snippet(result.passages[0], bold)}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)

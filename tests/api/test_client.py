@@ -21,16 +21,6 @@ from tests.conftest import SEED_QUERY
 LOHAN = "Lindsay Lohan rehab"
 
 
-@pytest.fixture(params=["library", "client"])
-def engine(request, searcher, api_server):
-    """The same reading interface, local and remote: every test below that takes it runs on both."""
-    if request.param == "library":
-        yield searcher
-        return
-    with NewsearchClient(api_server) as client:
-        yield client
-
-
 def test_search_returns_the_library_type(engine):
     response = engine.search(SEED_QUERY, k=3)
     assert isinstance(response, SearchResponse)
