@@ -145,7 +145,8 @@ def create_server(reader: Reader) -> MCPServer:
         Tool.from_function(similar, title="More like this", description=SIMILAR, annotations=READ_ONLY),
         # The saved-search alerts (issue "Alerts") add their tools here; writes check the write key.
     ]
-    return MCPServer(name="newsearch", instructions=INSTRUCTIONS, tools=tools)
+    # The SDK sets up the root logger at this level: INFO would log every call (and every httpx request).
+    return MCPServer(name="newsearch", instructions=INSTRUCTIONS, tools=tools, log_level="WARNING")
 
 
 class HttpEndpoint:
