@@ -1,4 +1,5 @@
-"""The typed results the library, the CLI and the HTTP API all return."""
+"""The typed results the library, the CLI and the HTTP API all return (the HTTP responses are these
+dataclasses serialized, and the client reads them back with their pydantic schemas)."""
 
 from __future__ import annotations
 
@@ -57,15 +58,6 @@ class SearchResult:
     # the results that fail it apart, as less related (a story result: its representative article).
     relevant: bool = True
 
-    @classmethod
-    def from_dict(cls, data: dict) -> SearchResult:
-        passages = [PassageHit(**{**p, "highlights": [tuple(h) for h in p.get("highlights", [])],
-                                  "sentences": [tuple(h) for h in p.get("sentences", [])]})
-                    for p in data.get("passages", [])]
-        known = cls.__dataclass_fields__
-        story = StoryInfo(**data["story"]) if data.get("story") else None
-        return cls(**{**{k: v for k, v in data.items() if k in known}, "passages": passages, "story": story})
-
 
 @dataclass
 class Interpretation:
@@ -87,13 +79,6 @@ class SearchResponse:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> SearchResponse:
-        interpreted = data.get("interpreted")
-        return cls(query=data["query"], results=[SearchResult.from_dict(r) for r in data["results"]],
-                   took_ms=data.get("took_ms", 0.0), mode=data.get("mode", ""),
-                   interpreted=Interpretation(**interpreted) if interpreted else None)
 
 
 @dataclass
