@@ -11,6 +11,7 @@ Endpoints (OpenAPI at /openapi.json, interactive docs at /docs):
     POST /articles                     upsert a JSON list of articles by id (write key)
     DELETE /articles/{id}              delete one article (write key)
     GET  /health  /ready  /stats  /metrics (Prometheus text)
+    POST /mcp                          the same reads as MCP tools (streamable HTTP; api/mcp_server.py)
     GET  /                             the search page (api/static/)
 
 Keys and their rules: `api/security.py`; settings from the environment: `api/settings.py`. Searches and
@@ -28,11 +29,14 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import Route
 
 from api.errors import add_error_handlers
+from api.mcp_server import HttpEndpoint, create_server
 from api.metrics import MetricsMiddleware
 from api.middleware import BodyLimitMiddleware, SecurityHeaders
 from api.routers import alerts, articles, search, service, stories
+from api.security import check_read_key
 from api.service import Service
 from api.settings import Settings
 
@@ -41,14 +45,16 @@ STATIC = Path(__file__).resolve().parent / "static"
 
 
 def create_app(index_dir: Path | str, settings: Settings | None = None, embedder=None,
-               feeds: Path | None = None, allow_private: bool = False) -> FastAPI:
+               feeds: Path | None = None, allow_private: bool = False, host: str = "127.0.0.1") -> FastAPI:
     """The FastAPI app over the index at `index_dir`; the model and index load once, at start-up.
 
     `settings` default to `Settings.from_env()`; `embedder` lets a caller share an already loaded model;
-    `feeds` runs the feed watcher (`newsearch watch`) in the server process.
+    `feeds` runs the feed watcher (`newsearch watch`) in the server process; `host` is where it listens (on
+    loopback, MCP refuses requests naming another host).
     """
     settings = settings if settings is not None else Settings.from_env()
     app_service = Service(index_dir, settings, embedder, feeds=feeds, allow_private=allow_private)
+    agents = HttpEndpoint(create_server(lambda: app_service.searcher), check_read_key, host)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -57,7 +63,8 @@ def create_app(index_dir: Path | str, settings: Settings | None = None, embedder
         await run_in_threadpool(app_service.load)
         log.info("newsearch: index %s loaded: %s", app_service.index_dir, app_service.searcher.stats())
         try:
-            yield
+            async with agents.run():
+                yield
         finally:
             app_service.close()
 
@@ -70,6 +77,7 @@ def create_app(index_dir: Path | str, settings: Settings | None = None, embedder
     app.include_router(articles.router(bool(settings.read_key), settings.max_articles))
     app.include_router(service.router(bool(settings.read_key)))
     app.include_router(alerts.router(bool(settings.read_key)))
+    app.router.routes.append(Route("/mcp", agents))  # an ASGI endpoint: every method, the read key checked
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
@@ -100,7 +108,7 @@ def serve(index_dir: Path | str, host: str = "127.0.0.1", port: int = 8000, sett
     import uvicorn
 
     one_blas_thread()
-    app = create_app(index_dir, settings, feeds=feeds, allow_private=allow_private)
+    app = create_app(index_dir, settings, feeds=feeds, allow_private=allow_private, host=host)
     uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
 
 

@@ -133,7 +133,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 
     filters, options = search_options(args)
     timeline = Searcher(args.index).timeline(args.query, args.interval, filters, options)
-    print(json.dumps(timeline, ensure_ascii=False, indent=2) if args.json else render_timeline(timeline))
+    print(json.dumps(timeline.to_dict(), ensure_ascii=False, indent=2) if args.json else render_timeline(timeline))
     return EXIT_OK
 
 
@@ -178,11 +178,13 @@ def cmd_bench_stories(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
     from indexer.crawl.watch import feed_health
     from search import Searcher
 
     searcher = Searcher(args.index)
-    stats = {**searcher.stats(), "feeds": feed_health(searcher.store)}
+    stats = {**asdict(searcher.stats()), "feeds": feed_health(searcher.store)}
     if args.json:
         print(json.dumps(stats, indent=2))
     else:
@@ -202,6 +204,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = replace(settings, contact=args.contact)
     serve(args.index, host=args.host, port=args.port, settings=settings, feeds=args.watch,
           allow_private=args.allow_private)
+    return EXIT_OK
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from api.mcp_server import run_stdio
+
+    run_stdio(args.index)
     return EXIT_OK
 
 
@@ -372,6 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--watch", type=Path, metavar="FEEDS", help="also follow these feeds (see `newsearch watch`)")
     add_crawl_args(p, None)  # the server's settings read $NEWSEARCH_CONTACT themselves
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("mcp", help="the index as MCP tools over stdio, for agents (HTTP: /mcp in `serve`)")
+    add_index_arg(p)
+    p.set_defaults(func=cmd_mcp)
 
     p = sub.add_parser("watch", help="follow RSS/Atom feeds into an index: poll politely, index what is new")
     p.add_argument("feeds", type=Path, help="a file of feed URLs, one a line: URL [INTERVAL] [SOURCE NAME]; # comments")

@@ -1,4 +1,5 @@
-"""A Python client for the newsearch HTTP API, returning the library's own typed results.
+"""A Python client for the newsearch HTTP API: a `search.reader.NewsReader`, like `Searcher`, returning the
+library's own dataclasses.
 
     from api.client import NewsearchClient
 
@@ -9,16 +10,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cache
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
+from pydantic import TypeAdapter
 
 from indexer.alerts.saved import Match
 from indexer.errors import NewsearchError
 from search.alerts import Alert, SavedSearchSpec, match_from_dict
 from search.options import Filters, SearchOptions, to_wire
-from search.types import SearchResponse
+from search.reader import NewsReader
+from search.timeline import Timeline
+from search.types import Article, IndexStats, SearchResponse, StoryPage
+
+T = TypeVar("T")
 
 
 class RemoteError(NewsearchError):
@@ -44,7 +51,17 @@ def _describe(detail: Any) -> str:
     return str(detail)
 
 
-class NewsearchClient:
+@cache
+def _adapter(kind: type[T]) -> TypeAdapter[T]:
+    return TypeAdapter(kind)
+
+
+def _read(kind: type[T], response: httpx.Response | None) -> T | None:
+    """The response body as the library dataclass the server serialized (None for a 404 allowed)."""
+    return None if response is None else _adapter(kind).validate_json(response.content)
+
+
+class NewsearchClient(NewsReader):
     """Talks to one newsearch server. `api_key` is sent as a Bearer token (needed for writes, and for
     reads when the server has a read key). Thread-safe: one client may be shared by threads."""
 
@@ -58,12 +75,6 @@ class NewsearchClient:
 
     def close(self) -> None:
         self._http.close()
-
-    def __enter__(self) -> NewsearchClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _request(self, method: str, path: str, *, ok_404: bool = False, **kwargs: Any) -> httpx.Response | None:
         try:
@@ -85,15 +96,31 @@ class NewsearchClient:
                options: SearchOptions | None = None) -> SearchResponse:
         """Ranked articles with their best passages: `Searcher.search`'s signature and result, over HTTP."""
         body = {"q": query, "k": k, "offset": offset, **to_wire(filters, options)}
-        return SearchResponse.from_dict(self._request("POST", "/search", json=body).json())
+        return _read(SearchResponse, self._request("POST", "/search", json=body))
 
-    def article(self, article_id: str) -> dict | None:
+    def article(self, article_id: str) -> Article | None:
         """The stored article (text, metadata, passages), or None when the id is unknown."""
-        response = self._request("GET", f"/articles/{quote(article_id, safe='')}", ok_404=True)
-        return None if response is None else response.json()
+        return _read(Article, self._request("GET", f"/articles/{quote(article_id, safe='')}", ok_404=True))
 
-    def stats(self) -> dict:
-        return self._request("GET", "/stats").json()
+    def story(self, story_id: int, query: str = "") -> StoryPage | None:
+        """A story's articles in time order, or None when the id never named a story."""
+        return _read(StoryPage, self._request("GET", f"/stories/{story_id}", params={"q": query}, ok_404=True))
+
+    def timeline(self, query: str, interval: str = "day", filters: Filters | None = None,
+                 options: SearchOptions | None = None) -> Timeline:
+        """The query's matches per day, week or month (of the options, the server reads the time words)."""
+        params = {"q": query, "interval": interval, **to_wire(filters, options)}
+        return _read(Timeline, self._request("GET", "/timeline", params=params))
+
+    def similar(self, article_id: str, k: int = 10, exclude_story: bool = False,
+                exclude_duplicates: bool = True) -> SearchResponse | None:
+        """More like this, or None when the id is unknown."""
+        params = {"k": k, "exclude_story": exclude_story, "exclude_duplicates": exclude_duplicates}
+        return _read(SearchResponse, self._request("GET", f"/articles/{quote(article_id, safe='')}/similar",
+                                                   params=params, ok_404=True))
+
+    def stats(self) -> IndexStats:
+        return _read(IndexStats, self._request("GET", "/stats"))
 
     def health(self) -> dict:
         return self._request("GET", "/health").json()

@@ -1,5 +1,6 @@
 """Request and response models. The search request is derived from `search.options`, where each option
-is declared once; the article model takes its limits from the readers, whose normalisation it reuses."""
+is declared once; the article model takes its limits from the readers, whose normalisation it reuses. The
+read responses are the library's dataclasses themselves (`search.types`, `search.timeline`), never restated."""
 
 from __future__ import annotations
 
@@ -153,53 +154,6 @@ def _timeline_model() -> type[_TimelineBase]:
 TimelineQuery = _timeline_model()
 
 
-class TimelineTop(BaseModel):
-    id: str
-    title: str
-    source: str
-    date: str
-    score: float
-    passage: str
-    source_derived: bool = Field(False, description="the outlet was taken from the article's URL")
-
-
-class TimelineBucket(BaseModel):
-    start: str = Field(description="first day of the bucket (ISO date)")
-    end: str = Field(description="last day of the bucket, inclusive")
-    count: int
-    by_source: dict[str, int] = Field(description="matches per outlet ('unknown' for none)")
-    derived_sources: list[str] = Field(default_factory=list, description="the outlets of by_source taken from "
-                                       "the articles' URLs (their registered domains)")
-    top: TimelineTop | None = Field(description="the best-matching article of the bucket, with its best passage")
-
-
-class TimelineRelevance(BaseModel):
-    """An article counts when its best passage's cosine to the query reaches `cosine`, or when it holds
-    `words_needed` of the query's `words` words and its cosine reaches `cosine_with_words` (indexer/relevance.py)."""
-
-    cosine: float
-    cosine_with_words: float
-    word_share: float
-    words: int
-    words_needed: int
-
-
-class TimelineOut(BaseModel):
-    query: str
-    interval: str = Field(description="the bucket size used: the one asked for, or a wider one when the matches "
-                                      "span more than 400 of those")
-    asked_interval: str
-    floor: float = Field(description="the cosine (of an article's best passage to the query) that makes an "
-                                     "article count alone; relevance.cosine")
-    relevance: TimelineRelevance = Field(description="the relevance test the articles were counted by, the one "
-                                         "that marks search results `relevant`")
-    matched: int = Field(description="articles counted (dated or not)")
-    capped: bool = Field(description="true when more matches may lie beyond the articles a timeline considers")
-    undated: int = Field(description="matches without a date, counted in no bucket")
-    buckets: list[TimelineBucket]
-    interpreted: dict[str, Any] | None = None
-
-
 ScalarValue = str | int | float | bool | None
 
 
@@ -255,49 +209,6 @@ class WriteOut(BaseModel):
 class DeleteOut(BaseModel):
     id: str
     deleted: bool
-
-
-class StoredPassage(BaseModel):
-    ord: int
-    start: int
-    end: int
-    text: str
-
-
-class EntityOut(BaseModel):
-    kind: Literal["person", "organization", "place"]
-    name: str
-    count: int = Field(description="mentions in the headline and lead")
-    first: int = Field(description="offset of the first mention in the text; -1 when only the headline names it")
-
-
-class ArticleOut(BaseModel):
-    id: str
-    title: str
-    text: str
-    url: str
-    source: str
-    published: str
-    language: str
-    metadata: dict[str, Any]
-    passages: list[StoredPassage]
-    entities: list[EntityOut] = Field(default_factory=list, description="the people, organisations and places "
-                                      "it names (in its headline and lead), most named first")
-
-
-class StatsOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    articles: int
-    passages: int
-    model: str
-    profile: str  # fast, or quality (the models below fused with BM25)
-    models: list[str]  # the index's dense models, its own first
-    index_type: str
-    generation: int
-    updated: str
-    alerts: dict[str, int] = Field(default_factory=dict, description="saved searches, their matches and webhook "
-                                   "deliveries by state (pending, delivered, dead letters)")
 
 
 class Detail(BaseModel):

@@ -3,6 +3,7 @@ words marked (bold on a terminal, plain when piped)."""
 
 from __future__ import annotations
 
+from search.timeline import Timeline, TimelineRelevance
 from search.types import PassageHit, SearchResponse, SearchResult, StoryInfo, StoryPage
 
 SNIPPET_CHARS = 300
@@ -48,7 +49,9 @@ def outlet(name: str, derived: bool) -> str:
     return f"{name} (from URL)" if name and derived else name
 
 
-def render_results(response: SearchResponse, offset: int = 0, bold: bool = False) -> str:
+def render_results(response: SearchResponse, offset: int = 0, bold: bool = False, cite: bool = False) -> str:
+    """The results for a person (a snippet of the best passage), or with `cite` for a model to quote: the whole
+    best passage, the article's id and the passage's [start, end) offsets into its body."""
     if not response.results:
         return "no results"
     blocks = []
@@ -66,7 +69,11 @@ def render_results(response: SearchResponse, offset: int = 0, bold: bool = False
             lines.append(f"   story {result.story.id}: {story_line(result.story)}")
         if result.also_published_by:
             lines.append(f"   also published by {', '.join(result.also_published_by)}")
-        if result.passages:
+        if result.passages and cite:
+            best = result.passages[0]
+            lines.append(f"   id {best.article or result.id}, characters {best.start}-{best.end}:")
+            lines.append(f"   \"{' '.join(best.text.split())}\"")
+        elif result.passages:
             lines.append(f"   {snippet(result.passages[0], bold)}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
@@ -104,24 +111,23 @@ def render_story(page: StoryPage) -> str:
     return "\n".join(lines)
 
 
-def relevance_rule(relevance: dict) -> str:
+def relevance_rule(relevance: TimelineRelevance) -> str:
     """'cosine >= 0.54, or >= 0.26 holding 3 of the query's 4 words': the test a timeline counted by."""
-    rule = f"cosine >= {relevance['cosine']}"
-    if relevance["words"]:
-        rule += (f", or >= {relevance['cosine_with_words']} holding {relevance['words_needed']} of the query's "
-                 f"{relevance['words']} word{'s' * (relevance['words'] != 1)}")
+    rule = f"cosine >= {relevance.cosine}"
+    if relevance.words:
+        rule += (f", or >= {relevance.cosine_with_words} holding {relevance.words_needed} of the query's "
+                 f"{relevance.words} word{'s' * (relevance.words != 1)}")
     return rule
 
 
-def render_timeline(timeline: dict) -> str:
-    lines = [f"{timeline['matched']} matching articles ({relevance_rule(timeline['relevance'])}), "
-             f"per {timeline['interval']}; {timeline['undated']} undated"]
-    width = max((b["count"] for b in timeline["buckets"]), default=0)
-    for b in timeline["buckets"]:
-        bar = "#" * round(30 * b["count"] / width) if width else ""
-        derived = b["derived_sources"]
-        sources = ", ".join(f"{outlet(s, s in derived)} {n}" for s, n in b["by_source"].items())
-        lines.append(f"{b['start']}  {b['count']:4d} {bar}  {sources}")
-        if b["top"]:
-            lines.append(f"            top: {b['top']['title'] or b['top']['id']}")
+def render_timeline(timeline: Timeline) -> str:
+    lines = [f"{timeline.matched} matching articles ({relevance_rule(timeline.relevance)}), "
+             f"per {timeline.interval}; {timeline.undated} undated"]
+    width = max((b.count for b in timeline.buckets), default=0)
+    for b in timeline.buckets:
+        bar = "#" * round(30 * b.count / width) if width else ""
+        sources = ", ".join(f"{outlet(s, s in b.derived_sources)} {n}" for s, n in b.by_source.items())
+        lines.append(f"{b.start}  {b.count:4d} {bar}  {sources}")
+        if b.top:
+            lines.append(f"            top: {b.top.title or b.top.id}")
     return "\n".join(lines)

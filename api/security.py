@@ -57,7 +57,8 @@ async def read_key(request: Request, bearer: Bearer, header: Header) -> None:
 
 
 async def check_read_key(request: Request) -> None:
-    """`read_key` for a route that also admits another credential (a feed's token) and so checks by hand."""
+    """`read_key` for a route that checks by hand: one that also admits another credential (a feed's token),
+    or one FastAPI resolves no dependencies for (the MCP transport, a plain ASGI app)."""
     await read_key(request, await _bearer(request), await _api_key_header(request))
 
 

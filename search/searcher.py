@@ -19,22 +19,34 @@ from indexer.relevance import CALIBRATED, Setting, relevant, words_found, words_
 from indexer.sources.chunk import sentence_spans
 from indexer.store.index_store import IndexStore
 from search import alerts, fusion
+from search.alerts import Alert, SavedSearchSpec
 from search.group import by_story, story_results
 from search.news import collapse, needs_news_order, news_order
 from search.options import Filters, SearchOptions
 from search.present import present, result, term_pattern
 from search.query import Query, query_words
+from search.reader import NewsReader
 from search.retrieve import DenseRetriever, LexicalRetriever, Retriever
-from search.timeline import INTERVALS, Timeline, TimelineHit, build_timeline
+from search.timeline import INTERVALS, Timeline, TimelineHit, TimelineRelevance, build_timeline
 from search.timewords import Interpreted, interpret
-from search.types import Facet, Interpretation, SearchResponse, StoryArticle, StoryPage
+from search.types import (
+    Article,
+    Entity,
+    Facet,
+    IndexStats,
+    Interpretation,
+    SearchResponse,
+    StoredPassage,
+    StoryArticle,
+    StoryPage,
+)
 
 FACET_DEPTH = 100  # the ranked articles whose names make a response's facets
 FACET_KINDS = {"person": "people", "organization": "organizations", "place": "places"}
 TIMELINE_DEPTH = 2000  # articles considered per timeline (the response says when the cap was reached)
 
 
-class Searcher:
+class Searcher(NewsReader):
     """An open index and its model: load once, search many times, from many threads."""
 
     default_mode = "hybrid"
@@ -159,7 +171,7 @@ class Searcher:
                          derived_outlets=summary.derived_outlets)
 
     def timeline(self, query: str, interval: str = "day", filters: Filters | None = None,
-                 options: SearchOptions | None = None, setting: Setting = CALIBRATED) -> dict:
+                 options: SearchOptions | None = None, setting: Setting = CALIBRATED) -> Timeline:
         """Matching articles counted per day, week or month and by outlet, each bucket with its best passage.
         When the matches span too many buckets of `interval`, the next wider interval that fits is used
         (the response's `interval`; `asked_interval` is the one asked for).
@@ -177,18 +189,17 @@ class Searcher:
                                 passage="", title=rows[r].title, source_derived=bool(rows[r].source_derived))
                     for r, s in ranked]
             built = _coarsest_needed(hits, interval, setting.cosine)
-            tops = {b.top["id"] for b in built.buckets if b.top}
+            tops = {b.top.id for b in built.buckets if b.top}
             rowid_of = {rows[r].id: r for r, _ in ranked if rows[r].id in tops}
             best = {res.id: res for res in present(snap, parsed, [(rowid_of[i], 0.0) for i in sorted(tops)], 1)}
         for bucket in built.buckets:
-            if bucket.top and best[bucket.top["id"]].passages:
-                bucket.top["passage"] = best[bucket.top["id"]].passages[0].text
-        out = built.to_dict()
-        out.update(query=query, asked_interval=interval, matched=len(ranked), capped=capped,
-                   relevance={**asdict(setting), "words": len(parsed.words),
-                              "words_needed": words_needed(len(parsed.words), setting.word_share)},
-                   interpreted=asdict(interpreted) if interpreted else None)
-        return out
+            if bucket.top and best[bucket.top.id].passages:
+                bucket.top.passage = best[bucket.top.id].passages[0].text
+        words = len(parsed.words)
+        relevance = TimelineRelevance(**asdict(setting), words=words,
+                                      words_needed=words_needed(words, setting.word_share))
+        return replace(built, query=query, asked_interval=interval, matched=len(ranked), capped=capped,
+                       relevance=relevance, interpreted=interpreted)
 
     def _matches(self, snap, query: Query, filters: Filters, setting: Setting) -> tuple[list[tuple[int, float]], bool]:
         """(article rowid, best passage cosine) of the articles that pass the relevance test, best first, and
@@ -235,17 +246,17 @@ class Searcher:
                               took_ms=round((time.perf_counter() - started) * 1000, 3))
 
     # -- saved searches (search/alerts.py) -----------------------------------------------------
-    def add_alerts(self, specs: list[alerts.SavedSearchSpec]) -> list[alerts.Alert]:
+    def add_alerts(self, specs: list[SavedSearchSpec]) -> list[Alert]:
         """Save searches (all or none); only articles committed from now on fire them."""
         return alerts.add(self.store, self.embedder, specs)
 
-    def add_alert(self, spec: alerts.SavedSearchSpec) -> alerts.Alert:
+    def add_alert(self, spec: SavedSearchSpec) -> Alert:
         return self.add_alerts([spec])[0]
 
-    def alerts(self) -> list[alerts.Alert]:
+    def alerts(self) -> list[Alert]:
         return alerts.every(self.store)
 
-    def alert(self, alert_id: str) -> alerts.Alert | None:
+    def alert(self, alert_id: str) -> Alert | None:
         return alerts.one(self.store, alert_id)
 
     def remove_alert(self, alert_id: str) -> bool:
@@ -261,7 +272,7 @@ class Searcher:
         return texts(self.store.connection(), sorted({m.article for m in found}))
 
     # -- articles and stats --------------------------------------------------------------------
-    def article(self, article_id: str) -> dict | None:
+    def article(self, article_id: str) -> Article | None:
         """The stored article with its passages, or None."""
         with self.store.snapshot() as snap:
             row = snap.article(article_id)
@@ -269,15 +280,13 @@ class Searcher:
                 return None
             passages = snap.passages([row.rowid]).get(row.rowid, [])
             entities = snap.entities(row.rowid)
-        article = {key: getattr(row, key) for key in ("id", "title", "text", "url", "source", "published",
-                                                      "language", "metadata")}
-        article["passages"] = [{"ord": p.ord, "start": p.start, "end": p.end, "text": row.text[p.start:p.end]}
-                               for p in passages]
-        article["entities"] = [{"kind": kind, "name": name, "count": count, "first": first}
-                               for kind, name, count, first in entities]
-        return article
+        return Article(id=row.id, title=row.title, text=row.text, url=row.url, source=row.source,
+                       published=row.published, language=row.language, metadata=row.metadata,
+                       passages=[StoredPassage(ord=p.ord, start=p.start, end=p.end, text=row.text[p.start:p.end])
+                                 for p in passages],
+                       entities=[Entity(kind, name, count, first) for kind, name, count, first in entities])
 
-    def stats(self) -> dict:
+    def stats(self) -> IndexStats:
         with self.store.snapshot() as snap:
             articles, passages = snap.counts()
             generation = snap.generation
@@ -286,12 +295,12 @@ class Searcher:
             alert_totals = totals(snap.conn)
             named = snap.named_articles()
         m = self.store.manifest
-        return {"articles": articles, "passages": passages, "model": m.model, "dim": m.dim, "profile": m.profile,
-                "models": [m.model] + [extra["model"] for extra in m.extra_models], "context": m.context,
-                "backend": m.backend, "index_type": vectors.description, "generation": generation,
-                "created": m.created, "updated": m.updated, "format_version": version, "migrations": steps,
-                "alerts": alert_totals,
-                "entities": {"recogniser": ner.PACKAGE if ner.available() else "off", "articles": named}}
+        return IndexStats(articles=articles, passages=passages, model=m.model, dim=m.dim, profile=m.profile,
+                          models=[m.model] + [extra["model"] for extra in m.extra_models], context=m.context,
+                          backend=m.backend, index_type=vectors.description, generation=generation,
+                          created=m.created, updated=m.updated, format_version=version, migrations=steps,
+                          alerts=alert_totals,
+                          entities={"recogniser": ner.PACKAGE if ner.available() else "off", "articles": named})
 
 
 def read_time_words(query: str, filters: Filters, now: str = "") -> tuple[str, Filters, Interpretation]:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import calendar
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 
 from indexer.errors import InvalidOption
+from search.types import Interpretation
 
-__all__ = ["INTERVALS", "MAX_BUCKETS", "Bucket", "Timeline", "TimelineHit", "bucket_start", "build_timeline"]
+__all__ = ["INTERVALS", "MAX_BUCKETS", "Bucket", "Timeline", "TimelineHit", "TimelineRelevance", "TimelineTop",
+           "bucket_start", "build_timeline"]
 
 INTERVALS = ("day", "week", "month")
 MAX_BUCKETS = 400
@@ -39,34 +41,69 @@ class TimelineHit:
 
 
 @dataclass
+class TimelineTop:
+    """The best-matching article of a bucket, with its best passage; `date` the day it is filed under."""
+
+    id: str
+    title: str
+    source: str
+    date: str
+    score: float
+    passage: str
+    source_derived: bool = False
+
+
+@dataclass
 class Bucket:
-    """The articles of one period: [start, end], both ISO dates, end inclusive. `top` is None when empty.
-    `derived_sources`: the outlets of `by_source` that only URLs named (see `indexer.sources.outlet`)."""
+    """The articles of one period: [start, end], both ISO dates, end inclusive; `by_source` the matches per
+    outlet ('unknown' for none), most first. `top` is None when empty. `derived_sources`: the outlets of
+    `by_source` that only URLs named (see `indexer.sources.outlet`)."""
 
     start: str
     end: str
     count: int = 0
     by_source: dict[str, int] = field(default_factory=dict)
-    top: dict | None = None
+    top: TimelineTop | None = None
     derived_sources: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"start": self.start, "end": self.end, "count": self.count, "by_source": dict(self.by_source),
-                "derived_sources": list(self.derived_sources), "top": dict(self.top) if self.top else None}
+        return asdict(self)
+
+
+@dataclass
+class TimelineRelevance:
+    """The test the articles were counted by, the one that marks search results `relevant`
+    (indexer/relevance.py): an article counts when its best passage's cosine to the query reaches `cosine`,
+    or when it holds `words_needed` of the query's `words` words and its cosine reaches `cosine_with_words`."""
+
+    cosine: float
+    cosine_with_words: float
+    word_share: float
+    words: int
+    words_needed: int
 
 
 @dataclass
 class Timeline:
-    """The response: `floor` is the relevance floor the caller applied before counting, carried for display."""
+    """How coverage of a query unfolds. `interval` is the bucket size used: the one asked for
+    (`asked_interval`), or a wider one when the matches span more than MAX_BUCKETS of those. `floor` is the
+    cosine that makes an article count alone (`relevance.cosine`); `matched` the articles counted (dated or
+    not), `undated` those in no bucket; `capped` is true when more matches may lie beyond the articles a
+    timeline considers. `build_timeline` fills the buckets; the searcher the rest."""
 
     interval: str
     floor: float
     buckets: list[Bucket]
     undated: int = 0
+    query: str = ""
+    asked_interval: str = ""
+    matched: int = 0
+    capped: bool = False
+    relevance: TimelineRelevance | None = None
+    interpreted: Interpretation | None = None
 
     def to_dict(self) -> dict:
-        return {"interval": self.interval, "floor": self.floor, "buckets": [b.to_dict() for b in self.buckets],
-                "undated": self.undated}
+        return asdict(self)
 
 
 def _check(interval: str) -> None:
@@ -153,8 +190,8 @@ def build_timeline(hits: Iterable[TimelineHit], interval: str, floor: float = 0.
                        - {hit.source for hit, _ in members if not hit.source_derived})
             bucket.derived_sources = [name for name in bucket.by_source if name in derived]
             top, day = min(members, key=lambda member: (-member[0].score, member[0].id))
-            bucket.top = {"id": top.id, "title": top.title, "source": top.source, "date": day.isoformat(),
-                          "score": top.score, "passage": top.passage, "source_derived": top.source_derived}
+            bucket.top = TimelineTop(id=top.id, title=top.title, source=top.source, date=day.isoformat(),
+                                     score=top.score, passage=top.passage, source_derived=top.source_derived)
         buckets.append(bucket)
         start = end + timedelta(days=1)
     return Timeline(interval=interval, floor=floor, buckets=buckets, undated=undated)

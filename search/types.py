@@ -1,8 +1,10 @@
-"""The typed results the library, the CLI and the HTTP API all return."""
+"""The typed results the library, the CLI and the HTTP API all return (the HTTP responses are these
+dataclasses serialized, and the client reads them back with their pydantic schemas)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -56,15 +58,6 @@ class SearchResult:
     # the results that fail it apart, as less related (a story result: its representative article).
     relevant: bool = True
 
-    @classmethod
-    def from_dict(cls, data: dict) -> SearchResult:
-        passages = [PassageHit(**{**p, "highlights": [tuple(h) for h in p.get("highlights", [])],
-                                  "sentences": [tuple(h) for h in p.get("sentences", [])]})
-                    for p in data.get("passages", [])]
-        known = cls.__dataclass_fields__
-        story = StoryInfo(**data["story"]) if data.get("story") else None
-        return cls(**{**{k: v for k, v in data.items() if k in known}, "passages": passages, "story": story})
-
 
 @dataclass
 class Interpretation:
@@ -98,14 +91,6 @@ class SearchResponse:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict) -> SearchResponse:
-        interpreted = data.get("interpreted")
-        return cls(query=data["query"], results=[SearchResult.from_dict(r) for r in data["results"]],
-                   took_ms=data.get("took_ms", 0.0), mode=data.get("mode", ""),
-                   interpreted=Interpretation(**interpreted) if interpreted else None,
-                   facets={kind: [Facet(**f) for f in names] for kind, names in data.get("facets", {}).items()})
-
 
 @dataclass
 class StoryArticle:
@@ -138,3 +123,67 @@ class StoryPage:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class StoredPassage:
+    """A passage as stored: its place in the article (`ord`) and its [start, end) offsets into the body."""
+
+    ord: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass
+class Entity:
+    """A name an article holds: `kind` person, organization or place; `count` its mentions in the headline and
+    lead; `first` the offset of the first in the text (-1: only the headline names it)."""
+
+    kind: str
+    name: str
+    count: int
+    first: int
+
+
+@dataclass
+class Article:
+    """A stored article with its passages. `metadata` holds the source's extra fields (scalars)."""
+
+    id: str
+    title: str
+    text: str
+    url: str
+    source: str
+    published: str
+    language: str
+    metadata: dict[str, Any]
+    passages: list[StoredPassage]
+    # The people, organisations and places it names (in its headline and lead), most named first.
+    entities: list[Entity] = field(default_factory=list)
+
+
+@dataclass
+class IndexStats:
+    """Counts and settings of an index. `profile`: fast, or quality (`models` fused with BM25, the index's own
+    model first); `generation` goes up with every committed write; `migrations` the format steps taken
+    ({"version", "summary", "at"}); `alerts` the saved searches, their matches and webhook deliveries by
+    state (saved, matches, pending, delivered, dead letters)."""
+
+    articles: int
+    passages: int
+    model: str
+    dim: int
+    profile: str
+    models: list[str]
+    context: str
+    backend: str
+    index_type: str
+    generation: int
+    created: str
+    updated: str
+    format_version: int
+    migrations: list[dict[str, Any]] = field(default_factory=list)
+    alerts: dict[str, int] = field(default_factory=dict)
+    # Entities: the recogniser ("off" when it is not installed) and how many articles have theirs stored.
+    entities: dict[str, Any] = field(default_factory=dict)

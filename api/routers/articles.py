@@ -5,10 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, HTTPException
 from fastapi import Path as PathParam
 
-from api.models import EXAMPLE_ID, ArticleIn, ArticleOut, DeleteOut, WriteOut, errors
+from api.models import EXAMPLE_ID, ArticleIn, DeleteOut, WriteOut, errors
 from api.routers import App, Searching
 from api.security import reads, write_key
 from indexer.sources.readers import MAX_ID_CHARS
+from search.types import Article
 
 ArticleId = Annotated[str, PathParam(max_length=MAX_ID_CHARS, examples=[EXAMPLE_ID])]
 
@@ -16,7 +17,7 @@ ArticleId = Annotated[str, PathParam(max_length=MAX_ID_CHARS, examples=[EXAMPLE_
 def router(read_key_set: bool, max_articles: int) -> APIRouter:
     api = APIRouter(tags=["articles"])
 
-    @api.get("/articles/{article_id:path}", response_model=ArticleOut, dependencies=reads(read_key_set),
+    @api.get("/articles/{article_id:path}", response_model=Article, dependencies=reads(read_key_set),
              responses=errors(401, 403, 404, 503), summary="One stored article")
     def get_article(s: Searching, article_id: ArticleId):
         """The article's text, metadata and passages (with their offsets)."""

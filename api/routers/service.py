@@ -6,15 +6,16 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
-from api.models import StatsOut, errors
+from api.models import errors
 from api.routers import App, Searching
 from api.security import reads
+from search.types import IndexStats
 
 
 def router(read_key_set: bool) -> APIRouter:
     api = APIRouter(tags=["service"])
 
-    @api.get("/stats", response_model=StatsOut, dependencies=reads(read_key_set), responses=errors(401, 403, 503))
+    @api.get("/stats", response_model=IndexStats, dependencies=reads(read_key_set), responses=errors(401, 403, 503))
     def stats(s: Searching):
         """Counts and settings of the index (generation goes up with every committed write)."""
         return s.stats()
@@ -25,13 +26,13 @@ def router(read_key_set: bool) -> APIRouter:
         (last success, lag in seconds, consecutive errors; empty when no feed is followed) and the saved
         searches' webhook deliveries (pending, and dead letters: given up after the retry budget)."""
         return {"status": "ok", "feeds": app.feed_health() if app.ready else [],
-                "alerts": app.searcher.stats()["alerts"] if app.ready else {}}
+                "alerts": app.searcher.stats().alerts if app.ready else {}}
 
     @api.get("/ready", responses=errors(503))
     def ready(s: Searching) -> dict[str, Any]:
         """Ready when the model and index are loaded and the index answers."""
         st = s.stats()
-        return {"status": "ready", "articles": st["articles"], "generation": st["generation"]}
+        return {"status": "ready", "articles": st.articles, "generation": st.generation}
 
     @api.get("/metrics", dependencies=reads(read_key_set), response_class=PlainTextResponse,
              responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, **errors(401, 403)})
@@ -41,9 +42,9 @@ def router(read_key_set: bool) -> APIRouter:
                   "newsearch_uptime_seconds": ("Seconds since the app was created.", time.time() - app.started)}
         if app.ready:
             st = app.searcher.stats()
-            gauges["newsearch_index_articles"] = ("Articles in the index.", st["articles"])
-            gauges["newsearch_index_passages"] = ("Passages in the index.", st["passages"])
-            gauges["newsearch_index_generation"] = ("Committed write generation of the index.", st["generation"])
+            gauges["newsearch_index_articles"] = ("Articles in the index.", st.articles)
+            gauges["newsearch_index_passages"] = ("Passages in the index.", st.passages)
+            gauges["newsearch_index_generation"] = ("Committed write generation of the index.", st.generation)
         return PlainTextResponse(app.metrics.render(gauges), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return api

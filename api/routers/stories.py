@@ -5,11 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from fastapi import Path as PathParam
 
-from api.models import EXAMPLE_ID, TimelineOut, TimelineQuery, errors
+from api.models import EXAMPLE_ID, TimelineQuery, errors
 from api.routers import Searching
 from api.security import reads
 from indexer.sources.readers import MAX_ID_CHARS
 from search.options import MAX_K, MAX_QUERY_CHARS
+from search.timeline import Timeline
 from search.types import SearchResponse, StoryPage
 
 
@@ -28,7 +29,7 @@ def router(read_key_set: bool) -> APIRouter:
             raise HTTPException(404, f"no story with id {story_id}")
         return page
 
-    @api.get("/timeline", response_model=TimelineOut, responses=errors(401, 403, 422, 503),
+    @api.get("/timeline", response_model=Timeline, responses=errors(401, 403, 422, 503),
              summary="How coverage of a query unfolds")
     def timeline(s: Searching, request: Annotated[TimelineQuery, Query()]):
         """Matching articles per day, week or month, split by outlet, each bucket with its best passage."""

@@ -88,3 +88,15 @@ def write_server(small_index, tmp_path_factory, start_server) -> Iterator[str]:
 
     index = copy_index(small_index, tmp_path_factory.mktemp("api-write"))
     yield start_server(index, Settings(api_key=API_KEY)).url
+
+
+@pytest.fixture(params=["library", "client"])
+def engine(request, searcher, api_server):
+    """The same reading interface (`search.reader.NewsReader`), local and remote: a test taking it runs on both."""
+    from api.client import NewsearchClient
+
+    if request.param == "library":
+        yield searcher
+        return
+    with NewsearchClient(api_server) as client:
+        yield client

@@ -6,6 +6,7 @@ import threading
 
 import httpx
 import pytest
+from pydantic import TypeAdapter
 
 from tests.api.conftest import API_KEY, NO_ALERTS, copy_index
 from tests.conftest import SEED_QUERY
@@ -53,7 +54,7 @@ def test_post_search_matches_get_and_library_shape(http, searcher):
     assert body["results"][0]["title"].startswith(SEED_TITLE)
     library = searcher.search(SEED_QUERY, k=3).to_dict()
     assert set(library) == set(body) and set(library["results"][0]) == set(body["results"][0])
-    assert SearchResponse.from_dict(body).results[0].passages[0].highlights
+    assert TypeAdapter(SearchResponse).validate_python(body).results[0].passages[0].highlights
 
 
 def test_filters_and_paging(http):
@@ -371,7 +372,7 @@ def test_each_result_says_whether_it_is_relevant(http):
         data = http.get("/search", params={"q": SEED_QUERY, "k": 10, "group": group}).json()
         flags = [r["relevant"] for r in data["results"]]
         assert flags[0] is True and False in flags and all(isinstance(f, bool) for f in flags), (group, flags)
-        assert [r.relevant for r in SearchResponse.from_dict(data).results] == flags
+        assert [r.relevant for r in TypeAdapter(SearchResponse).validate_python(data).results] == flags
     timeline = http.get("/timeline", params={"q": "rehab"}).json()
     assert timeline["relevance"]["words"] == 1 and timeline["relevance"]["words_needed"] == 1
     assert timeline["floor"] == timeline["relevance"]["cosine"] and timeline["matched"] >= 10

@@ -148,7 +148,7 @@ def test_delete_removes_from_vectors_fts_and_metadata(built, embedder):
             results = searcher.search(_records()[3]["title"], k=10, options=SearchOptions(mode=mode)).results
             assert target not in [r.id for r in results], mode
         assert searcher.article(target) is None
-        assert searcher.stats()["articles"] == 5
+        assert searcher.stats().articles == 5
     finally:
         searcher.close()
     saved = FaissStore(index, embedder.dim)  # the checkpoint saved the vectors without them

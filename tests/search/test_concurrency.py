@@ -98,7 +98,7 @@ def test_readers_see_whole_batches_while_a_writer_works(live_index, embedder):
                 assert report.indexed == PER_BATCH
                 if batch % 2 == 1:  # every other round, the batch before goes in one delete
                     assert indexer.delete([a.id for a in _batch(batch - 1)]) == PER_BATCH
-                generations.append(searcher.stats()["generation"])
+                generations.append(searcher.stats().generation)
                 time.sleep(0.05)
     finally:
         done.set()
@@ -113,7 +113,7 @@ def test_readers_see_whole_batches_while_a_writer_works(live_index, embedder):
             found = [r.id for r in searcher.search(_token(batch), k=10, options=SearchOptions(mode="lexical")).results]
             expected = [] if batch % 2 == 0 and batch + 1 < BATCHES else sorted(a.id for a in _batch(batch))
             assert sorted(found) == expected, (batch, found)
-        assert searcher.stats()["articles"] == 61 + PER_BATCH * (BATCHES // 2)
+        assert searcher.stats().articles == 61 + PER_BATCH * (BATCHES // 2)
         print(f"\n{searches[0]} searches by {READERS} readers during {len(generations)} write rounds; "
               f"visible counts seen per batch: { {b: sorted(s) for b, s in seen.items()} }")
     finally:

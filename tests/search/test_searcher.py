@@ -20,7 +20,7 @@ def test_passage_offsets_point_into_the_article(searcher):
     response = searcher.search("police shooting in Athens", k=5)
     assert response.results
     for result in response.results:
-        body = searcher.article(result.id)["text"]
+        body = searcher.article(result.id).text
         for passage in result.passages:
             assert body[passage.start:passage.end] == passage.text
             for start, end in passage.highlights:
@@ -58,6 +58,6 @@ def test_unknown_mode_is_refused(searcher):
 
 def test_stats_counts(searcher):
     stats = searcher.stats()
-    assert stats["articles"] == 61
-    assert stats["passages"] >= 61
-    assert stats["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert stats.articles == 61
+    assert stats.passages >= 61
+    assert stats.model == "sentence-transformers/all-MiniLM-L6-v2"

@@ -10,6 +10,7 @@ import pytest
 
 from indexer.relevance import CALIBRATED, Setting
 from search import Filters, SearchOptions
+from search.timeline import TimelineRelevance
 from search.timewords import OnlyTimePhrase
 from tests.conftest import SEED_QUERY
 
@@ -48,15 +49,15 @@ def test_story_page_in_time_order_with_best_sentences(searcher):
 
 def test_timeline_counts_matches_per_interval(searcher):
     timeline = searcher.timeline("Lindsay Lohan rehab", "day")
-    buckets = timeline["buckets"]
-    assert buckets and timeline["floor"] > 0
-    assert sum(b["count"] for b in buckets) + timeline["undated"] == timeline["matched"]
-    assert all(b["top"]["passage"] for b in buckets if b["count"])
-    days = [date.fromisoformat(b["start"]) for b in buckets]
+    buckets = timeline.buckets
+    assert buckets and timeline.floor > 0
+    assert sum(b.count for b in buckets) + timeline.undated == timeline.matched
+    assert all(b.top.passage for b in buckets if b.count)
+    days = [date.fromisoformat(b.start) for b in buckets]
     assert days == sorted(days) and all((b - a).days == 1 for a, b in zip(days, days[1:], strict=False))
-    assert all(b["start"].startswith("2013-") for b in buckets if b["count"])  # Lohan, May-June 2013
+    assert all(b.start.startswith("2013-") for b in buckets if b.count)  # Lohan, May-June 2013
     monthly = searcher.timeline("Lindsay Lohan rehab", "month")
-    assert sum(b["count"] for b in monthly["buckets"]) == sum(b["count"] for b in buckets)
+    assert sum(b.count for b in monthly.buckets) == sum(b.count for b in buckets)
 
 
 def test_more_like_this(searcher):
@@ -90,12 +91,12 @@ def test_a_short_query_counts_its_coverage_in_the_timeline(searcher):
     and are still near it, exactly those a search for it marks relevant."""
     timeline = searcher.timeline("rehab", "month")
     former = searcher.timeline("rehab", "month", setting=Setting(cosine=0.53, cosine_with_words=0.53, word_share=1))
-    assert timeline["matched"] >= 10 and former["matched"] <= 2, (timeline["matched"], former["matched"])
-    assert timeline["relevance"] == {**asdict(CALIBRATED), "words": 1, "words_needed": 1}
-    assert timeline["floor"] == CALIBRATED.cosine
+    assert timeline.matched >= 10 and former.matched <= 2, (timeline.matched, former.matched)
+    assert timeline.relevance == TimelineRelevance(**asdict(CALIBRATED), words=1, words_needed=1)
+    assert timeline.floor == CALIBRATED.cosine
     results = searcher.search("rehab", k=100).results
     assert len(results) == 61  # every article of the index was a candidate
-    assert timeline["matched"] == sum(r.relevant for r in results)
+    assert timeline.matched == sum(r.relevant for r in results)
     counted = [r.passages[0].score for r in results if r.relevant]  # the best passage's cosine, in hybrid mode
     assert min(counted) >= CALIBRATED.cosine_with_words and min(counted) < CALIBRATED.cosine  # the words clause
 

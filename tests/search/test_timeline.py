@@ -6,7 +6,15 @@ from datetime import date, timedelta
 
 import pytest
 
-from search.timeline import MAX_BUCKETS, Bucket, Timeline, TimelineHit, bucket_start, build_timeline
+from search.timeline import (
+    MAX_BUCKETS,
+    Bucket,
+    Timeline,
+    TimelineHit,
+    TimelineTop,
+    bucket_start,
+    build_timeline,
+)
 
 
 def hit(id_: str, published: str, source: str = "Wire", score: float = 0.5) -> TimelineHit:
@@ -93,38 +101,39 @@ def test_undated_and_unparseable_dates_are_counted_apart():
 def test_only_undated_gives_no_buckets():
     timeline = build_timeline([hit("a", ""), hit("b", "")], "month", floor=0.5)
     assert timeline.buckets == [] and timeline.undated == 2
-    assert timeline.to_dict() == {"interval": "month", "floor": 0.5, "buckets": [], "undated": 2}
+    assert timeline == Timeline(interval="month", floor=0.5, buckets=[], undated=2)
 
 
 def test_no_hits():
-    assert build_timeline([], "week").to_dict() == {"interval": "week", "floor": 0.0, "buckets": [], "undated": 0}
+    assert build_timeline([], "week") == Timeline(interval="week", floor=0.0, buckets=[], undated=0)
 
 
 def test_top_is_the_best_score_and_ties_go_to_the_smaller_id():
     timeline = build_timeline([hit("b", "2013-05-03", "AP", 0.9), hit("a", "2013-05-02", "Reuters", 0.9),
                                hit("c", "2013-05-01", "AFP", 0.4)], "week")
     top = timeline.buckets[0].top
-    assert top == {"id": "a", "title": "title a", "source": "Reuters", "date": "2013-05-02", "score": 0.9,
-                   "passage": "passage a", "source_derived": False}
+    assert top == TimelineTop(id="a", title="title a", source="Reuters", date="2013-05-02", score=0.9,
+                              passage="passage a", source_derived=False)
     timeline = build_timeline([hit("b", "2013-05-03", score=0.95), hit("a", "2013-05-02", score=0.9)], "week")
-    assert timeline.buckets[0].top["id"] == "b"
+    assert timeline.buckets[0].top.id == "b"
 
 
 def test_an_article_counts_once():
     timeline = build_timeline([hit("a", "2013-05-03", score=0.2), hit("a", "2013-05-03", score=0.7)], "day")
     assert timeline.buckets[0].count == 1
-    assert timeline.buckets[0].top["score"] == 0.7
+    assert timeline.buckets[0].top.score == 0.7
 
 
 def test_input_order_does_not_matter():
     hits = [hit(str(i), (date(2013, 1, 1) + timedelta(days=i * 5)).isoformat(), score=i / 100) for i in range(40)]
-    assert build_timeline(hits, "week").to_dict() == build_timeline(list(reversed(hits)), "week").to_dict()
+    assert build_timeline(hits, "week") == build_timeline(list(reversed(hits)), "week")
 
 
 def test_to_dict():
     timeline = build_timeline([hit("a", "2013-05-03", "")], "day", floor=0.25)
     assert timeline.to_dict() == {
-        "interval": "day", "floor": 0.25, "undated": 0,
+        "interval": "day", "floor": 0.25, "undated": 0, "query": "", "asked_interval": "", "matched": 0,
+        "capped": False, "relevance": None, "interpreted": None,
         "buckets": [{"start": "2013-05-03", "end": "2013-05-03", "count": 1, "by_source": {"unknown": 1},
                      "derived_sources": [],
                      "top": {"id": "a", "title": "title a", "source": "", "date": "2013-05-03", "score": 0.5,

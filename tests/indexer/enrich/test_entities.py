@@ -73,15 +73,15 @@ def test_facets_filter_and_article_entities(named_index, embedder):
         reid = searcher.search("rehab", k=50, filters=Filters(entities=("Tara Reid",)))
         assert reid.results
         for result in reid.results:
-            named = {e["name"] for e in searcher.article(result.id)["entities"]}
+            named = {e.name for e in searcher.article(result.id).entities}
             assert "Tara Reid" in named
         mentioning = {r["_id"] for r in chosen if "Tara Reid" in r["title"] + r["text"]}
         assert {r.id for r in reid.results} <= mentioning
         both = searcher.search("rehab", k=50, filters=Filters(entities=("tara reid", "Lindsay Lohan")))
         assert {r.id for r in both.results} <= {r.id for r in reid.results}
-        assert searcher.stats()["entities"]["articles"] > 0
+        assert searcher.stats().entities["articles"] > 0
         timeline = searcher.timeline("rehab", "month", filters=Filters(entities=("Tara Reid",)))
-        assert 0 < timeline["matched"] <= len(mentioning)
+        assert 0 < timeline.matched <= len(mentioning)
     finally:
         searcher.close()
 

@@ -258,7 +258,7 @@ def test_the_index_built_before_survives(hostile, embedder):
     searcher = Searcher(index, embedder=embedder)
     try:
         stats = searcher.stats()
-        assert stats["articles"] == 5 + report.indexed == 5 + 21  # 21 kinds or lines went in
+        assert stats.articles == 5 + report.indexed == 5 + 21  # 21 kinds or lines went in
         assert _known(searcher) == known  # dense: BM25 scores move with the corpus's word statistics
         conn = searcher.store.connection()
         conn.execute("INSERT INTO articles_fts (articles_fts, rank) VALUES ('integrity-check', 1)")

@@ -275,7 +275,7 @@ def check_index(index: Path, embedder, expect: Expectation) -> dict[str, str]:
             assert not stale, f"merged-away story ids still in use: {stale}"
             pids = {r[0] for r in conn.execute("SELECT pid FROM passages")}
             assert faiss_ids == pids, "FAISS ids differ from the database's passages after sync"
-        assert stats["articles"] == whole == len(articles)
+        assert stats.articles == whole == len(articles)
         return {a[1]: a[4] for a in articles}
     finally:
         searcher.close()
@@ -387,7 +387,7 @@ def test_sigkill_at_random_moments_leaves_a_whole_index(tmp_path, small_corpus, 
         rebuild_lexical(folder)
     crashed_results, crashed_stats = top_results(index, embedder, queries)
     clean_results, clean_stats = top_results(clean, embedder, queries)
-    assert (crashed_stats["articles"], crashed_stats["passages"]) == (clean_stats["articles"], clean_stats["passages"])
+    assert (crashed_stats.articles, crashed_stats.passages) == (clean_stats.articles, clean_stats.passages)
     assert crashed_results == clean_results
     print(f"\n{kills} SIGKILLs by phase {phases}; commits each killed run made: {commits}; {completed} runs "
           f"completed, {version + 1} versions; a full run takes {full_run:.2f}s")

@@ -67,8 +67,8 @@ def test_format3_fixture_upgrades_in_place_and_answers_as_recorded(tmp_path, emb
     assert (version, has_column) == (migrations.FORMAT_VERSION, True)
     assert [s["version"] for s in steps] == [m.version for m in migrations.MIGRATIONS]
     assert json.loads((folder / "manifest.json").read_text())["format_version"] == migrations.FORMAT_VERSION
-    assert stats["format_version"] == migrations.FORMAT_VERSION
-    assert [s["version"] for s in stats["migrations"]] == [m.version for m in migrations.MIGRATIONS]
+    assert stats.format_version == migrations.FORMAT_VERSION
+    assert [s["version"] for s in stats.migrations] == [m.version for m in migrations.MIGRATIONS]
     assert counting.texts == 0  # the upgrade and the searches encoded no passage
 
     article = Article(id="new-1", title="Volcano erupts near village", text="A volcano erupted on Tuesday near a "

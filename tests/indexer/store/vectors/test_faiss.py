@@ -52,7 +52,7 @@ def test_an_index_crossing_the_threshold_switches_type_on_sync(small_index, embe
     monkeypatch.setattr(faiss_backend, "AUTO_ANN_FROM", passages)  # this small index counts as large
     searcher = Searcher(index, embedder=embedder)
     try:
-        assert searcher.stats()["index_type"].startswith("auto (ivf nlist=")
+        assert searcher.stats().index_type.startswith("auto (ivf nlist=")
         before = searcher.search("Russia stance on DPRK sanctions", k=3).results
         assert before[0].title.startswith("Russia Vows to Develop Equal and Fair Interaction")
     finally:

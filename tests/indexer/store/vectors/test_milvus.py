@@ -145,7 +145,7 @@ def _ranked(searcher: Searcher, query: str, **kwargs) -> list[tuple[str, float]]
 
 def test_milvus_index_answers_as_faiss(milvus_searcher, searcher):
     m = Manifest.read(milvus_searcher.store.folder)
-    assert (m.backend, m.backend_uri) == ("milvus", "") and milvus_searcher.stats()["backend"] == "milvus"
+    assert (m.backend, m.backend_uri) == ("milvus", "") and milvus_searcher.stats().backend == "milvus"
     assert (milvus_searcher.store.folder / milvus_backend.DEFAULT_FILE).is_file()
     for query in QUERIES:
         got, want = _ranked(milvus_searcher, query), _ranked(searcher, query)
@@ -220,6 +220,6 @@ def test_index_sources_takes_the_backend_from_the_environment(tmp_path, monkeypa
     index_sources([str(source)], tmp_path / "idx", embedder=embedder)
     s = Searcher(tmp_path / "idx", embedder=embedder)
     try:
-        assert s.stats()["backend"] == "milvus" and s.search("flood", options=DENSE).results[0].id == "a"
+        assert s.stats().backend == "milvus" and s.search("flood", options=DENSE).results[0].id == "a"
     finally:
         s.close()
