@@ -17,6 +17,7 @@ import numpy as np
 from indexer.alerts import saved as store
 from indexer.alerts.saved import Counts, Match, SavedSearch
 from indexer.crawl.fetch import check_url
+from indexer.enrich.story_store import resolve
 from indexer.errors import InvalidOption, NotFound
 from indexer.filters import StoredFilter
 from indexer.models.embed import Embedder
@@ -118,9 +119,7 @@ def add(index: IndexStore, embedder: Embedder, specs: list[SavedSearchSpec]) -> 
     with index.edit() as conn:
         generation = IndexStore.generation(conn)
         for saved in made:
-            if saved.story is not None and conn.execute(
-                    "SELECT 1 FROM articles WHERE story=? UNION SELECT 1 FROM story_merges WHERE absorbed=?",
-                    (saved.story, saved.story)).fetchone() is None:
+            if saved.story is not None and resolve(conn, saved.story) is None:
                 raise NotFound(f"no story with id {saved.story}")
         stored = [store.insert(conn, saved, generation) for saved in made]
     return [_shown(saved, Counts()) for saved in stored]
@@ -128,10 +127,7 @@ def add(index: IndexStore, embedder: Embedder, specs: list[SavedSearchSpec]) -> 
 
 def every(index: IndexStore) -> list[Alert]:
     conn = index.connection()
-    counts = store.counts(conn)
-    # SQLite's bare column beside max(): the error of each saved search's latest failed delivery.
-    errors = {alert: error for alert, error, _ in conn.execute(
-        "SELECT alert, error, max(generation) FROM alert_matches WHERE error != '' GROUP BY alert")}
+    counts, errors = store.counts(conn), store.last_errors(conn)
     return [_shown(s, counts.get(s.id, Counts()), errors.get(s.id, "")) for s in store.every(conn)]
 
 
@@ -140,9 +136,8 @@ def one(index: IndexStore, alert_id: str) -> Alert | None:
     saved = store.get(conn, alert_id)
     if saved is None:
         return None
-    error = conn.execute("SELECT error FROM alert_matches WHERE alert=? AND error != '' "
-                         "ORDER BY generation DESC LIMIT 1", (alert_id,)).fetchone()
-    return _shown(saved, store.counts(conn, alert_id).get(alert_id, Counts()), error[0] if error else "")
+    return _shown(saved, store.counts(conn, alert_id).get(alert_id, Counts()),
+                  store.last_errors(conn, alert_id).get(alert_id, ""))
 
 
 def remove(index: IndexStore, alert_id: str) -> bool:

@@ -160,6 +160,14 @@ def counts(conn: sqlite3.Connection, alert_id: str | None = None) -> dict[str, C
     return {row[0]: Counts(*(int(v or 0) for v in row[1:])) for row in rows}
 
 
+def last_errors(conn: sqlite3.Connection, alert_id: str | None = None) -> dict[str, str]:
+    """Why each saved search's latest failed delivery failed (one, or all that have one)."""
+    where, params = ("AND alert=?", (alert_id,)) if alert_id else ("", ())
+    # SQLite's bare column beside max(): the error of the row with the highest generation.
+    return {alert: error for alert, error, _ in conn.execute(
+        f"SELECT alert, error, max(generation) FROM alert_matches WHERE error != '' {where} GROUP BY alert", params)}
+
+
 def matches(conn: sqlite3.Connection, alert_id: str, limit: int = 50, offset: int = 0) -> list[Match]:
     """A saved search's matches, newest first (by the generation that wrote the article, then date)."""
     rows = conn.execute(f"SELECT {_MATCH_COLUMNS} FROM alert_matches WHERE alert=? "
