@@ -254,7 +254,7 @@ def quality(args: argparse.Namespace) -> int:
               f"{len(online)} matches online", flush=True)
 
         def offline(setting: Setting) -> set[tuple[str, str]]:
-            return {(key_of[state.queries[row].id], ids[i])
+            return {(key_of[state.ids[row]], ids[i])
                     for i, row, _, _ in match_vectors(state, stored, generation, setting)}
 
         calibrated = offline(CALIBRATED)

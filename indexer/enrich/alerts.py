@@ -24,12 +24,14 @@ A saved search that follows a story fires when a new article joins that story, o
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -37,59 +39,105 @@ from indexer.alerts import saved as store
 from indexer.alerts.saved import WAKE, Match, SavedSearch
 from indexer.enrich.stage import Committed, Stage, StageBatch, StoredArticle
 from indexer.enrich.story_store import resolve
-from indexer.filters import filter_sql
+from indexer.filters import StoredFilter, filter_sql
 from indexer.relevance import CALIBRATED, Setting, relevant, stem, tokens
+from indexer.sources.article import Article
 from indexer.sql import select_in
 
 MAX_BLOCK = 8_000_000  # saved searches x passages per matrix product (32 MB of float32)
 
 
+class Follower(NamedTuple):
+    """A saved search that follows a story."""
+
+    id: str
+    story: int
+    created_generation: int
+    hooked: bool
+
+
+_EMPTY_FILTER = json.dumps(StoredFilter().to_dict(), ensure_ascii=False)
+_COLUMNS = "rowid, id, story, words, filters, vector, webhook != '', created_generation"
+
+
 @dataclass
 class Compiled:
-    """The saved searches of one version of the table, arranged for matching a batch."""
+    """The saved searches of one version of the table, arranged for matching a batch: the queries' vectors as
+    one matrix (row = position in `ids`), their word counts, the generations they were made at, which have a
+    webhook or filters, the stem index of their words, and the story followers. Built from the table's rows
+    once per writer process and extended in place when searches are only added (`extend`); a removal
+    rebuilds it."""
 
     version: int
-    queries: list[SavedSearch] = field(default_factory=list)  # those with a query vector, in matrix order
+    rowid: int = 0  # the highest `alerts` rowid held
+    count: int = 0  # saved searches held, queries and followers
+    ids: list[str] = field(default_factory=list)
+    hooked: list[bool] = field(default_factory=list)
+    filters: dict[int, StoredFilter] = field(default_factory=dict)  # row -> its filter, for rows that have one
     vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
     words: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     created: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    by_stem: dict[str, np.ndarray] = field(default_factory=dict)  # stem -> rows of `queries` with a word of it
-    stories: list[SavedSearch] = field(default_factory=list)  # those that follow a story
+    by_stem: dict[str, np.ndarray] = field(default_factory=dict)  # stem -> rows with a word of it
+    stories: list[Follower] = field(default_factory=list)
 
     @classmethod
     def of(cls, searches: list[SavedSearch], version: int) -> Compiled:
-        queries = [s for s in searches if s.vector is not None and s.story is None]
-        by_stem: dict[str, list[int]] = defaultdict(list)
-        for row, search in enumerate(queries):
-            for word in search.words:
-                by_stem[stem(word)].append(row)
-        dim = len(queries[0].vector) if queries else 0
-        return cls(version, queries,
-                   np.stack([s.vector for s in queries]).astype(np.float32) if queries
-                   else np.zeros((0, dim), dtype=np.float32),
-                   np.array([len(s.words) for s in queries], dtype=np.int64),
-                   np.array([s.created_generation for s in queries], dtype=np.int64),
-                   {k: np.array(v, dtype=np.int64) for k, v in by_stem.items()},
-                   [s for s in searches if s.story is not None])
+        """From saved searches in hand (tests, benchmarks): the same arrangement as from the table."""
+        compiled = cls(version)
+        compiled.extend([(i + 1, s.id, s.story, json.dumps(list(s.words)), json.dumps(s.filters.to_dict()),
+                          None if s.vector is None else np.asarray(s.vector, np.float32).tobytes(), bool(s.webhook),
+                          s.created_generation) for i, s in enumerate(searches)])
+        return compiled
+
+    def extend(self, rows: list[tuple]) -> None:
+        """Add saved searches from rows of `_COLUMNS`, in rowid order."""
+        vectors, words, created = [], [], []
+        touched: dict[str, list[int]] = defaultdict(list)
+        for rowid, alert_id, story, word_list, filters, vector, hooked, made in rows:
+            self.rowid, self.count = max(self.rowid, rowid), self.count + 1
+            if story is not None or vector is None:
+                self.stories.append(Follower(alert_id, story, made, bool(hooked)))
+                continue
+            row = len(self.ids)
+            self.ids.append(alert_id)
+            self.hooked.append(bool(hooked))
+            if filters != _EMPTY_FILTER and (parsed := StoredFilter.from_dict(json.loads(filters))):
+                self.filters[row] = parsed
+            query_words = json.loads(word_list)
+            for word in query_words:
+                touched[stem(word)].append(row)
+            vectors.append(np.frombuffer(vector, dtype=np.float32))
+            words.append(len(query_words))
+            created.append(made)
+        if not vectors:
+            return
+        added = np.stack(vectors)
+        self.vectors = np.concatenate([self.vectors, added]) if len(self.vectors) else added
+        self.words = np.concatenate([self.words, np.array(words, dtype=np.int64)])
+        self.created = np.concatenate([self.created, np.array(created, dtype=np.int64)])
+        for key, new_rows in touched.items():
+            old = self.by_stem.get(key)
+            fresh = np.array(new_rows, dtype=np.int64)
+            self.by_stem[key] = fresh if old is None else np.concatenate([old, fresh])
 
     def found(self, text: str) -> np.ndarray:
         """For every saved search, how many of its words `text` holds (by their stems, as `words_found`)."""
         prefixes = {token[:n] for token in tokens(text) for n in range(1, len(token) + 1)}
         rows = [self.by_stem[p] for p in prefixes if p in self.by_stem]
         if not rows:
-            return np.zeros(len(self.queries), dtype=np.int64)
-        return np.bincount(np.concatenate(rows), minlength=len(self.queries))
+            return np.zeros(len(self.ids), dtype=np.int64)
+        return np.bincount(np.concatenate(rows), minlength=len(self.ids))
 
 
 def match_vectors(compiled: Compiled, articles: list[tuple[np.ndarray, str]], generation: int,
                   setting: Setting = CALIBRATED) -> list[tuple[int, int, int, float]]:
     """(article index, saved search row, best passage, cosine) for each pair that passes the relevance test:
     `articles` are (passage vectors, title + text); only saved searches made before `generation` count."""
-    if not compiled.queries or not articles:
+    if not compiled.ids or not articles:
         return []
     active = compiled.created < generation
     out = []
-    per_block = max(1, MAX_BLOCK // len(compiled.queries))
+    per_block = max(1, MAX_BLOCK // len(compiled.ids))
     start = 0
     while start < len(articles):  # articles in blocks whose passages fit one bounded matrix product
         end, width = start, 0
@@ -97,10 +145,10 @@ def match_vectors(compiled: Compiled, articles: list[tuple[np.ndarray, str]], ge
             width += len(articles[end][0])
             end += 1
         block = [a for a, _ in articles[start:end] if len(a)]
-        # Saved searches x passages, then laid out passages x saved searches (the same numbers, copied): an
-        # article's column maximum is then an element-wise maximum over a few contiguous rows, where over
-        # strided columns it cost ~20 ms per article at 100k saved searches (benchmarks/README.md, "Alerts").
-        cosines = np.ascontiguousarray((compiled.vectors @ np.concatenate(block).T).T) if block else None
+        # Passages x saved searches: an article's best cosine per saved search is then an element-wise maximum
+        # over a few contiguous rows (over strided columns it cost ~20 ms per article at 100k saved searches,
+        # benchmarks/README.md, "Alerts").
+        cosines = np.concatenate(block) @ compiled.vectors.T if block else None
         column = 0
         for index in range(start, end):
             vectors, text = articles[index]
@@ -124,17 +172,26 @@ _CACHE_LOCK = threading.Lock()
 
 
 def compiled(folder: Path, conn: sqlite3.Connection) -> Compiled:
-    """The saved searches arranged for matching, from this process's cache while their version holds."""
+    """The saved searches arranged for matching, from this process's cache while their version holds; when
+    searches were only added since, the cache takes the new rows (a writer's first load of 100k saved searches
+    costs seconds, an addition to them milliseconds). Called by the writer only (one per index: its lock)."""
     version = store.version(conn)
     key = Path(folder).resolve()
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
     if cached is not None and cached.version == version:
         return cached
-    fresh = Compiled.of(store.every(conn), version)
+    count = conn.execute("SELECT count(*) FROM alerts").fetchone()[0]
+    newer = conn.execute(f"SELECT {_COLUMNS} FROM alerts WHERE rowid > ? ORDER BY rowid",
+                         (cached.rowid if cached else 0,)).fetchall()
+    if cached is None or cached.count + len(newer) != count:  # first load, or a saved search was removed
+        cached = Compiled(version)
+        newer = conn.execute(f"SELECT {_COLUMNS} FROM alerts ORDER BY rowid").fetchall()
+    cached.extend(newer)
+    cached.version = version
     with _CACHE_LOCK:
-        _CACHE[key] = fresh
-    return fresh
+        _CACHE[key] = cached
+    return cached
 
 
 class AlertMatching(Stage):
@@ -145,17 +202,23 @@ class AlertMatching(Stage):
     def __init__(self, setting: Setting = CALIBRATED) -> None:
         self.setting = setting  # the relevance test's constants (the benchmark sweeps them)
 
+    def prepare(self, articles: list[Article], conn: sqlite3.Connection, folder: Path) -> None:
+        """Load the saved searches before the transaction, so the write lock is not held for it."""
+        if articles:
+            compiled(folder, conn)
+
     def apply(self, batch: StageBatch) -> None:
         if not batch.added:
             return
-        state = compiled(batch.folder, batch.conn)
-        if not state.queries and not state.stories:
+        state = compiled(batch.folder, batch.conn)  # the cache, unless a search was saved since `prepare`
+        if not state.ids and not state.stories:
             return
         added = batch.added
-        pairs = [(added[i], state.queries[row], ord_, score) for i, row, ord_, score in match_vectors(
-            state, [(a.vectors, a.article.title + "\n" + a.article.text) for a in added], batch.generation,
-            self.setting)]
-        pairs = [p for p in pairs if _admitted(batch.conn, p[0], p[1])]
+        pairs = [(added[i], state.ids[row], state.hooked[row], ord_, score)
+                 for i, row, ord_, score in match_vectors(
+                     state, [(a.vectors, a.article.title + "\n" + a.article.text) for a in added], batch.generation,
+                     self.setting)
+                 if row not in state.filters or _admitted(batch.conn, added[i], state.filters[row])]
         pairs += _story_followers(batch.conn, state.stories, added, batch.generation)
         if not pairs:
             return
@@ -164,12 +227,12 @@ class AlertMatching(Stage):
         spans = _passage_spans(batch.conn, {p[0].rowid for p in pairs})
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         found = []
-        for stored, search, ord_, score in pairs:
+        for stored, alert_id, hooked, ord_, score in pairs:
             a = stored.article
             start, end = spans.get((stored.rowid, ord_), (0, 0))
-            found.append(Match(search.id, a.id, batch.generation, a.title, a.url, a.source, a.published,
+            found.append(Match(alert_id, a.id, batch.generation, a.title, a.url, a.source, a.published,
                                stories.get(stored.rowid, 0), a.text[start:end], start, end, round(score, 4), now,
-                               "pending" if search.webhook else ""))
+                               "pending" if hooked else ""))
         store.record(batch.conn, found)
         batch.scratch[self.name] = any(m.delivery for m in found)
 
@@ -178,18 +241,16 @@ class AlertMatching(Stage):
             WAKE.set()  # a deliverer in this process sends at once
 
 
-def _admitted(conn: sqlite3.Connection, stored: StoredArticle, search: SavedSearch) -> bool:
-    """Whether the saved search's filters admit the article: the WHERE clause a search with them would use."""
-    if not search.filters:
-        return True
-    where, params = filter_sql(search.filters)
+def _admitted(conn: sqlite3.Connection, stored: StoredArticle, filters: StoredFilter) -> bool:
+    """Whether a saved search's filters admit the article: the WHERE clause a search with them would use."""
+    where, params = filter_sql(filters)
     return conn.execute(f"SELECT 1 FROM articles a WHERE a.rowid=? AND {where}", [stored.rowid, *params]
                         ).fetchone() is not None
 
 
-def _story_followers(conn: sqlite3.Connection, followers: list[SavedSearch], added: list[StoredArticle],
-                     generation: int) -> list[tuple[StoredArticle, SavedSearch, int, float]]:
-    """(article, saved search, its lead passage, 0.0) for each new article in a followed story."""
+def _story_followers(conn: sqlite3.Connection, followers: list[Follower], added: list[StoredArticle],
+                     generation: int) -> list[tuple[StoredArticle, str, bool, int, float]]:
+    """(article, saved search id, its webhook, the lead passage, 0.0) for each new article in a followed story."""
     if not followers:
         return []
     stories = dict(select_in(conn, "SELECT rowid, story FROM articles WHERE rowid IN ({})", [a.rowid for a in added]))
@@ -197,7 +258,7 @@ def _story_followers(conn: sqlite3.Connection, followers: list[SavedSearch], add
     for search in followers:
         current = resolve(conn, search.story) if search.created_generation < generation else None
         if current is not None:
-            out.extend((a, search, 0, 0.0) for a in added if stories.get(a.rowid) == current)
+            out.extend((a, search.id, search.hooked, 0, 0.0) for a in added if stories.get(a.rowid) == current)
     return out
 
 

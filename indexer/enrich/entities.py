@@ -12,8 +12,10 @@ ORG -> organization, GPE and LOC -> place; its other labels (dates, nationalitie
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
 from indexer.enrich.stage import Stage, StageBatch
 from indexer.models import ner
@@ -90,7 +92,7 @@ class Entities(Stage):
 
     name = "entities"
 
-    def prepare(self, articles: list[Article]) -> list[list[Entity]] | None:
+    def prepare(self, articles: list[Article], conn: sqlite3.Connection, folder: Path) -> list[list[Entity]] | None:
         return recognise(articles) if articles else None
 
     def apply(self, batch: StageBatch) -> None:

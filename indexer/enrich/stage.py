@@ -70,9 +70,10 @@ class Stage:
 
     name = "stage"
 
-    def prepare(self, articles: list[Article]) -> object:
-        """Before the transaction, over the batch's articles in input order: what `apply` will need that
-        takes time and no database (entity recognition). Kept as `batch.prepared[name]`."""
+    def prepare(self, articles: list[Article], conn: sqlite3.Connection, folder: Path) -> object:
+        """Before the transaction (`conn` is outside one; the writer lock is held), over the batch's articles in
+        input order: what `apply` will need that takes time (entity recognition, loading saved searches).
+        Kept as `batch.prepared[name]`."""
         return None
 
     def begin(self, batch: StageBatch) -> None:

@@ -337,7 +337,8 @@ class IndexStore:
         and seen items) is committed exactly when the articles it describes are."""
         stages = list(enrich.STAGES)
         upserts = list(upserts)
-        prepared = {stage.name: stage.prepare([article for article, _, _ in upserts]) for stage in stages}
+        articles = [article for article, _, _ in upserts]
+        prepared = {stage.name: stage.prepare(articles, self.connection(), self.folder) for stage in stages}
         now, added, replaced, removed, passages = _now(), [], [], [], 0
         with self._transaction() as (conn, generation):
             batch = StageBatch(conn, self.folder, generation, {"stories": self.manifest.stories}, prepared=prepared)

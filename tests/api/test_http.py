@@ -35,7 +35,7 @@ def test_get_search_finds_seed_first(http):
     response = http.get("/search", params={"q": SEED_QUERY, "k": 5})
     assert response.status_code == 200, response.text
     data = response.json()
-    assert set(data) == {"query", "results", "took_ms", "mode", "interpreted"}
+    assert set(data) == {"query", "results", "took_ms", "mode", "interpreted", "facets"}
     assert data["interpreted"] is None  # time words are read only when asked
     assert data["query"] == SEED_QUERY and data["mode"] == "hybrid"
     top = data["results"][0]

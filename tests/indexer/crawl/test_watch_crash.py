@@ -77,10 +77,12 @@ def serve(cache: Path) -> None:
 
     import indexer.crawl.watch
     import indexer.pipeline  # noqa: F401
+    from indexer.models import ner
     from tests.indexer.crawl.test_watch import limits
     from tests.indexer.store.test_crash import CachedEmbedder, fork_and_kill
 
     embedder = CachedEmbedder(cache)
+    ner.load()  # the entity recogniser too (seconds to load): a child starts at once, as a warm watcher does
     print("up", flush=True)
     for line in sys.stdin:
         feeds, index, log_path, delay = line.split()

@@ -109,8 +109,10 @@ def serve(corpus: Path, cache: Path) -> None:
 
     import indexer.pipeline  # noqa: F401
     import indexer.sources.readers  # noqa: F401
+    from indexer.models import ner
 
     embedder = CachedEmbedder(cache)
+    ner.load()  # the entity recogniser too: a writer starts at once
     print("up", flush=True)
     for line in sys.stdin:
         version, index, log_path, delay = line.split()
