@@ -14,7 +14,7 @@ from pathlib import Path
 from api.metrics import Metrics
 from api.models import ArticleIn
 from api.settings import Settings
-from indexer.errors import InvalidInput, NewsearchError
+from indexer.errors import BackendUnavailable, InvalidInput, NewsearchError
 from indexer.models.embed import Embedder
 from indexer.pipeline import Indexer, IndexReport
 from indexer.sources.article import Problem
@@ -86,6 +86,15 @@ class Service:
         from indexer.crawl.watch import feed_health
 
         return feed_health(self.searcher.store)
+
+    def vectors_problem(self) -> str:
+        """'' when the vector backend answers, else why not: the process stays alive (/health answers) while
+        a Milvus server is down, and says so."""
+        try:
+            self.searcher.check()
+        except BackendUnavailable as exc:
+            return str(exc)
+        return ""
 
     def close(self) -> None:
         from indexer.alerts.saved import WAKE

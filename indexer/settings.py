@@ -53,6 +53,16 @@ def milvus_uri(explicit: str | None = None) -> str:
     return _first(explicit, "NEWSEARCH_MILVUS_URI", "milvus_uri", "")
 
 
+def milvus_token() -> str:
+    """The credentials for a Milvus server ("user:password" or an API key): NEWSEARCH_MILVUS_TOKEN, or the first
+    line of the file NEWSEARCH_MILVUS_TOKEN_FILE names; never in the config file or the manifest, which are
+    not secrets."""
+    if token := os.environ.get("NEWSEARCH_MILVUS_TOKEN"):
+        return token
+    named = os.environ.get("NEWSEARCH_MILVUS_TOKEN_FILE")
+    return Path(named).read_text(encoding="utf-8").strip().split("\n")[0] if named else ""
+
+
 def open_uri(recorded: str) -> str:
     """Where this process finds the vectors: NEWSEARCH_MILVUS_URI when set (e.g. serve from a cluster), else the
     URI the manifest records."""
