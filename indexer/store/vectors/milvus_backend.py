@@ -147,6 +147,7 @@ class MilvusStore(VectorStore):
         self.index_type = index_type
         self.params = dict(params or {})
         self.writer = writer
+        self.consistency = settings.milvus_consistency()  # of searches; syncs read Strong (the collection's)
         self.uri = resolve_uri(uri, self.folder)
         if self._lite:
             _server_manager()  # imported here, quietly, before pymilvus imports it
@@ -263,7 +264,8 @@ class MilvusStore(VectorStore):
         for expr in filters:
             for found, answer in zip(hits, self._client.search(
                     COLLECTION, data=list(queries), limit=k, filter=expr, output_fields=[],
-                    search_params={"metric_type": "IP", "params": self._search_params(k)}), strict=True):
+                    search_params={"metric_type": "IP", "params": self._search_params(k)},
+                    consistency_level=self.consistency), strict=True):
                 found.extend((hit["distance"], hit["id"]) for hit in answer)
         for row, found in enumerate(hits):
             best = sorted(found, key=lambda hit: (-hit[0], hit[1]))[:k]
