@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import numpy as np
@@ -97,6 +98,26 @@ def test_settings_precedence(tmp_path, monkeypatch):
     for bad in ("vectors.sqlite", "a name.db", "x" * 40 + ".db"):
         with pytest.raises(ValueError, match="ends in .db"):
             milvus_backend.resolve_uri(bad, tmp_path)
+
+
+def test_milvus_token_and_consistency_settings(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("NEWSEARCH_MILVUS_TOKEN", "NEWSEARCH_MILVUS_TOKEN_FILE", "NEWSEARCH_MILVUS_CONSISTENCY",
+                 "NEWSEARCH_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    assert (settings.milvus_token(), settings.milvus_consistency()) == ("", "Strong")
+    (tmp_path / "secret").write_text("root:Milvus\nignored\n")
+    monkeypatch.setenv("NEWSEARCH_MILVUS_TOKEN_FILE", str(tmp_path / "secret"))
+    assert settings.milvus_token() == "root:Milvus"
+    monkeypatch.setenv("NEWSEARCH_MILVUS_TOKEN", "key")
+    assert settings.milvus_token() == "key"
+    shown = milvus_backend.MilvusStore.shown_uri.fget(SimpleNamespace(uri="https://root:Milvus@milvus.internal:19530/db"))
+    assert shown == "https://milvus.internal:19530/db"  # what messages show: never the credentials
+    (tmp_path / "newsearch.toml").write_text('[index]\nmilvus_consistency = "bounded"\n')
+    assert settings.milvus_consistency() == "Bounded"
+    monkeypatch.setenv("NEWSEARCH_MILVUS_CONSISTENCY", "sloppy")
+    with pytest.raises(ValueError, match="choose one of Strong, Bounded, Session, Eventually"):
+        settings.milvus_consistency()
 
 
 # -- newsearch on Milvus, against FAISS ----------------------------------------------------------------
