@@ -87,6 +87,14 @@ class Service:
 
         return feed_health(self.searcher.store)
 
+    def alert_totals(self) -> dict:
+        """The saved searches' webhook deliveries, from SQLite alone: /health reports them while a vector
+        backend is down, when `stats` (which names the vector index) cannot answer."""
+        from indexer.alerts.saved import totals
+
+        with self.searcher.store.snapshot() as snap:
+            return totals(snap.conn)
+
     def vectors_problem(self) -> str:
         """'' when the vector backend answers, else why not: the process stays alive (/health answers) while
         a Milvus server is down, and says so."""

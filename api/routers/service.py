@@ -31,7 +31,7 @@ def router(read_key_set: bool) -> APIRouter:
         problem = app.vectors_problem()
         vectors = {"backend": app.searcher.store.manifest.backend, "ok": not problem, "error": problem or None}
         return {"status": "degraded" if problem else "ok", "vectors": vectors, "feeds": app.feed_health(),
-                "alerts": app.searcher.stats().alerts}
+                "alerts": app.alert_totals()}
 
     @api.get("/ready", responses=errors(503))
     def ready(s: Searching) -> dict[str, Any]:
