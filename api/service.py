@@ -14,7 +14,7 @@ from pathlib import Path
 from api.metrics import Metrics
 from api.models import ArticleIn
 from api.settings import Settings
-from indexer.errors import InvalidInput, NewsearchError
+from indexer.errors import BackendUnavailable, InvalidInput, NewsearchError
 from indexer.models.embed import Embedder
 from indexer.pipeline import Indexer, IndexReport
 from indexer.sources.article import Problem
@@ -86,6 +86,23 @@ class Service:
         from indexer.crawl.watch import feed_health
 
         return feed_health(self.searcher.store)
+
+    def alert_totals(self) -> dict:
+        """The saved searches' webhook deliveries, from SQLite alone: /health reports them while a vector
+        backend is down, when `stats` (which names the vector index) cannot answer."""
+        from indexer.alerts.saved import totals
+
+        with self.searcher.store.snapshot() as snap:
+            return totals(snap.conn)
+
+    def vectors_problem(self) -> str:
+        """'' when the vector backend answers, else why not: the process stays alive (/health answers) while
+        a Milvus server is down, and says so."""
+        try:
+            self.searcher.check()
+        except BackendUnavailable as exc:
+            return str(exc)
+        return ""
 
     def close(self) -> None:
         from indexer.alerts.saved import WAKE

@@ -1,22 +1,25 @@
 """A throwaway Ray cluster on loopback inside a private network namespace, for the Ray test and benchmark.
 
 Ray otherwise binds to the machine's non-loopback address, and some of its processes choose their own
-addresses; in a fresh network namespace (root only) the one interface is `lo`, so every listener and every
-connection stays on 127.0.0.1 whatever Ray picks. Each node is a `ray start` on 127.0.0.1 with its own CPU
-count; commands run inside with `nsenter`. Stopping kills every process in the namespace by pid, which
-only this cluster's processes can be in: `ray stop` would kill every Ray process on the machine.
+addresses; in a fresh network namespace (benchmarks/netns.py, root only) the one interface is `lo`, so every
+listener and every connection stays on 127.0.0.1 whatever Ray picks. Each node is a `ray start` on 127.0.0.1
+with its own CPU count; commands run inside with `nsenter`. Stopping kills every process in the namespace by
+pid, which only this cluster's processes can be in: `ray stop` would kill every Ray process on the machine.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+try:  # imported as benchmarks.raycluster by the tests, or from beside a script in benchmarks/
+    from benchmarks.netns import LoopbackNamespace
+    from benchmarks.netns import unavailable as namespace_unavailable
+except ModuleNotFoundError:
+    from netns import LoopbackNamespace  # type: ignore[no-redef]
+    from netns import unavailable as namespace_unavailable  # type: ignore[no-redef]
 
 PORT = 6379  # the namespace is private: the default port cannot collide with anything
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -24,11 +27,8 @@ RAY = str(Path(sys.executable).with_name("ray"))
 
 def unavailable() -> str:
     """Why a namespaced cluster cannot run here ('' when it can)."""
-    if os.geteuid() != 0:
-        return "needs root to create a network namespace"
-    missing = [tool for tool in ("unshare", "nsenter", "ip") if not shutil.which(tool)]
-    if missing:
-        return f"needs {', '.join(missing)} (util-linux, iproute2)"
+    if namespace_unavailable():
+        return namespace_unavailable()
     if not Path(RAY).exists():
         return f"needs Ray in this environment ({RAY}); pip install 'newsearch[scale]'"
     return ""
@@ -42,8 +42,7 @@ class LoopbackCluster:
         self.nodes, self.cpus, self.object_store_mb = nodes, cpus, object_store_mb
         self.address = f"127.0.0.1:{PORT}"
         self.env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-        self._holder: subprocess.Popen | None = None
-        self._namespace = ""
+        self.namespace = LoopbackNamespace()
 
     def __enter__(self) -> LoopbackCluster:
         try:
@@ -57,13 +56,8 @@ class LoopbackCluster:
         self.stop()
 
     def start(self) -> None:
-        """Create the namespace (a sleeping holder process keeps it alive) and start the head and workers."""
-        self._holder = subprocess.Popen(
-            ["unshare", "--net", "sh", "-c", "ip link set lo up && echo up && exec sleep infinity"],
-            stdout=subprocess.PIPE, text=True, start_new_session=True)
-        if self._holder.stdout.readline().strip() != "up":
-            raise RuntimeError("could not create a network namespace with loopback up")
-        self._namespace = os.readlink(f"/proc/{self._holder.pid}/ns/net")
+        """Create the namespace and start the head and workers."""
+        self.namespace.start()
         common = [f"--num-cpus={self.cpus}", "--node-ip-address=127.0.0.1", "--disable-usage-stats",
                   f"--object-store-memory={self.object_store_mb * 2**20}"]
         self._ray_start(["--head", f"--port={PORT}", f"--temp-dir={self.temp_dir}", "--include-dashboard=false",
@@ -79,33 +73,8 @@ class LoopbackCluster:
     def run(self, args: list[str], **kwargs) -> subprocess.CompletedProcess:
         """Run a command inside the namespace (with the cluster's environment unless `env` is given)."""
         kwargs.setdefault("env", self.env)
-        return subprocess.run(["nsenter", f"--net=/proc/{self._holder.pid}/ns/net", "--", *args], **kwargs)
+        return self.namespace.run(args, **kwargs)
 
     def stop(self) -> None:
         """Kill every process in the namespace, Ray's daemons included, and wait until none is left."""
-        if not self._namespace:
-            if self._holder:
-                self._holder.kill()
-                self._holder.wait()
-            return
-        deadline = time.monotonic() + 30
-        while (pids := self._pids()) and time.monotonic() < deadline:
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            time.sleep(0.2)
-        self._holder.wait()
-        self._holder.stdout.close()
-        self._namespace = ""
-        if pids:
-            raise RuntimeError(f"processes {pids} in the cluster's namespace would not die")
-
-    def _pids(self) -> list[int]:
-        pids = []
-        for entry in Path("/proc").iterdir():
-            try:
-                if entry.name.isdigit() and os.readlink(entry / "ns" / "net") == self._namespace:
-                    pids.append(int(entry.name))
-            except OSError:  # gone meanwhile, or a zombie
-                continue
-        return pids
+        self.namespace.stop()

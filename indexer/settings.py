@@ -14,6 +14,10 @@ import tomllib
 from pathlib import Path
 
 BACKENDS = ("faiss", "milvus")
+# How fresh a Milvus search must be (docs/scale-out.md): Strong waits for every write acknowledged before it, which
+# on a server costs each search up to one time tick (200 ms); the others answer at once from a snapshot at
+# most a few seconds old. Syncs (ids, counts) are always Strong.
+CONSISTENCY_LEVELS = ("Strong", "Bounded", "Session", "Eventually")
 DEFAULT_BACKEND = "faiss"
 CONFIG_FILE = "newsearch.toml"
 
@@ -51,6 +55,25 @@ def backend(explicit: str | None = None) -> str:
 def milvus_uri(explicit: str | None = None) -> str:
     """The Milvus URI for a new index: a .db file (Milvus Lite) or http://host:port; '' for the default file."""
     return _first(explicit, "NEWSEARCH_MILVUS_URI", "milvus_uri", "")
+
+
+def milvus_consistency() -> str:
+    """The consistency level of Milvus searches: NEWSEARCH_MILVUS_CONSISTENCY, else `milvus_consistency` in the
+    config file, else Strong."""
+    chosen = _first(None, "NEWSEARCH_MILVUS_CONSISTENCY", "milvus_consistency", "Strong").capitalize()
+    if chosen not in CONSISTENCY_LEVELS:
+        raise ValueError(f"unknown Milvus consistency level {chosen!r}; choose one of {', '.join(CONSISTENCY_LEVELS)}")
+    return chosen
+
+
+def milvus_token() -> str:
+    """The credentials for a Milvus server ("user:password" or an API key): NEWSEARCH_MILVUS_TOKEN, or the first
+    line of the file NEWSEARCH_MILVUS_TOKEN_FILE names; never in the config file or the manifest, which are
+    not secrets."""
+    if token := os.environ.get("NEWSEARCH_MILVUS_TOKEN"):
+        return token
+    named = os.environ.get("NEWSEARCH_MILVUS_TOKEN_FILE")
+    return Path(named).read_text(encoding="utf-8").strip().split("\n")[0] if named else ""
 
 
 def open_uri(recorded: str) -> str:

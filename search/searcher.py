@@ -286,6 +286,14 @@ class Searcher(NewsReader):
                                  for p in passages],
                        entities=[Entity(kind, name, count, first) for kind, name, count, first in entities])
 
+    def check(self) -> None:
+        """Raise BackendUnavailable when a vector store does not answer (a Milvus server down). Asked by
+        /ready and /health: a searcher whose generation's stores are already open would not notice until a
+        dense search reached the engine."""
+        with self.store.snapshot() as snap:
+            for store in snap.derived().stores():
+                store.check()
+
     def stats(self) -> IndexStats:
         with self.store.snapshot() as snap:
             articles, passages = snap.counts()

@@ -22,15 +22,22 @@ def router(read_key_set: bool) -> APIRouter:
 
     @api.get("/health")
     def health(app: App) -> dict[str, Any]:
-        """Alive (the process answers; see /ready for the index), with the freshness of each followed feed
-        (last success, lag in seconds, consecutive errors; empty when no feed is followed) and the saved
-        searches' webhook deliveries (pending, and dead letters: given up after the retry budget)."""
-        return {"status": "ok", "feeds": app.feed_health() if app.ready else [],
-                "alerts": app.searcher.stats().alerts if app.ready else {}}
+        """Alive (the process answers; see /ready for the index), with whether the vector backend answers
+        (`vectors`; status "degraded" while a Milvus server is down, when searches fail with 503), the freshness
+        of each followed feed (last success, lag in seconds, consecutive errors; empty when no feed is followed)
+        and the saved searches' webhook deliveries (pending, and dead letters: given up after the retry budget)."""
+        if not app.ready:
+            return {"status": "ok", "vectors": None, "feeds": [], "alerts": {}}
+        problem = app.vectors_problem()
+        vectors = {"backend": app.searcher.store.manifest.backend, "ok": not problem, "error": problem or None}
+        return {"status": "degraded" if problem else "ok", "vectors": vectors, "feeds": app.feed_health(),
+                "alerts": app.alert_totals()}
 
     @api.get("/ready", responses=errors(503))
     def ready(s: Searching) -> dict[str, Any]:
-        """Ready when the model and index are loaded and the index answers."""
+        """Ready when the model and index are loaded and the index answers, its vector backend included
+        (503 naming it while a Milvus server is down)."""
+        s.check()
         st = s.stats()
         return {"status": "ready", "articles": st.articles, "generation": st.generation}
 

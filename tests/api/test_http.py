@@ -115,7 +115,8 @@ def test_articles_get_and_404(http):
 
 
 def test_health_ready_stats(http):
-    assert http.get("/health").json() == {"status": "ok", "feeds": [], "alerts": NO_ALERTS}
+    assert http.get("/health").json() == {"status": "ok", "vectors": {"backend": "faiss", "ok": True, "error": None},
+                                          "feeds": [], "alerts": NO_ALERTS}
     ready = http.get("/ready").json()
     assert ready["status"] == "ready" and ready["articles"] == 61
     stats = http.get("/stats").json()

@@ -63,6 +63,10 @@ class VectorStore(ABC):
         """Whether this store would be built differently for n vectors (sync then rebuilds it)."""
         return False
 
+    def check(self) -> None:  # noqa: B027 - optional hook
+        """Raise BackendUnavailable when the engine cannot answer (a server down). An engine inside this
+        process, as FAISS is, always can."""
+
     def copy(self) -> VectorStore:
         """An independent copy that can be changed while searches run on this one."""
         return self

@@ -19,16 +19,20 @@ hnsw and ivf-sq8 need a Milvus server.
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import logging
 import re
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from pymilvus import DataType, MilvusClient, MilvusException
 
+from indexer import settings
 from indexer.errors import BackendUnavailable
 from indexer.files import write_atomic
 from indexer.store.vectors.base import VectorStore
@@ -45,6 +49,11 @@ LITE_START_SECONDS = 60
 MAX_TOPK = 16384  # Milvus answers at most this many hits per query
 ROWS_BYTES = 1 << 20  # rows per insert request: Lite slows down sharply on large requests (docs/scale-out.md)
 FILTER_IDS = 5000  # ids per `id in [...]` filter: Lite answers several small filters faster than one large
+
+# pymilvus logs every failed call with its traceback (and each reconnection attempt) before raising it; newsearch
+# reports what it raises once, naming the backend (BackendUnavailable), so the command line says it once.
+for _name in ("pymilvus.decorators", "pymilvus.client.connection_manager"):
+    logging.getLogger(_name).setLevel(logging.CRITICAL)
 
 # Milvus Lite has no MVCC timestamps for iterators; pymilvus warns on every ids() and uses the client's clock.
 logging.getLogger("pymilvus.client.iterator.query_iterator").addFilter(
@@ -107,6 +116,23 @@ def _server_manager():
     return server_manager_instance
 
 
+Result = TypeVar("Result")
+
+
+def _reported(method: Callable[..., Result]) -> Callable[..., Result]:
+    """A Milvus failure (a server down, killed or refusing) as BackendUnavailable naming the backend and where,
+    so every caller answers it in its own terms (the CLI's message and exit 2, the API's 503)."""
+
+    @functools.wraps(method)
+    def call(self: MilvusStore, *args, **kwargs) -> Result:
+        try:
+            return method(self, *args, **kwargs)
+        except MilvusException as exc:
+            raise BackendUnavailable(f"vector backend Milvus at {self.shown_uri}: {exc.message}") from exc
+
+    return call
+
+
 class MilvusStore(VectorStore):
     def __init__(self, folder: Path, dim: int, index_type: str = "flat", params: dict | None = None,
                  uri: str = "", writer: bool = True) -> None:
@@ -121,22 +147,29 @@ class MilvusStore(VectorStore):
         self.index_type = index_type
         self.params = dict(params or {})
         self.writer = writer
+        self.consistency = settings.milvus_consistency()  # of searches; syncs read Strong (the collection's)
         self.uri = resolve_uri(uri, self.folder)
         if self._lite:
             _server_manager()  # imported here, quietly, before pymilvus imports it
             _lite_files.acquire(self.uri)
         try:
-            self._client = MilvusClient(self.uri, timeout=LITE_START_SECONDS if self._lite else None)
+            self._client = MilvusClient(self.uri, token="" if self._lite else settings.milvus_token(),
+                                        timeout=LITE_START_SECONDS if self._lite else None)
         except MilvusException as exc:
             if self._lite:
                 _lite_files.release(self.uri)
-            raise BackendUnavailable(f"cannot open Milvus at {self.uri}: {exc.message}") from exc
+            raise BackendUnavailable(f"vector backend Milvus: cannot open {self.shown_uri}: {exc.message}") from exc
         try:
             self._prepare()
             self._generation = self._recorded_generation()
-        except MilvusException as exc:
+        except BaseException:
             self.close()
-            raise BackendUnavailable(f"Milvus at {self.uri}: {exc.message}") from exc
+            raise
+
+    @property
+    def shown_uri(self) -> str:
+        """The URI without any user:password part, for messages."""
+        return re.sub(r"//[^/@]*@", "//", self.uri)
 
     # -- the collection ----------------------------------------------------------------------------
     def _index_params(self) -> dict:
@@ -148,6 +181,7 @@ class MilvusStore(VectorStore):
             return {"M": int(p.get("M", 32)), "efConstruction": int(p.get("efConstruction", 200))}
         return {}
 
+    @_reported
     def _prepare(self) -> None:
         """Create the collection, or recreate it (writer only) when it was built with another shape or index."""
         client = self._client
@@ -172,6 +206,7 @@ class MilvusStore(VectorStore):
                 and index.get("index_type") == INDEX_TYPES[self.index_type]
                 and built == {key: str(value) for key, value in self._index_params().items()})
 
+    @_reported
     def _recorded_generation(self) -> int:
         try:
             info = json.loads((self.folder / INFO_FILE).read_text())
@@ -184,9 +219,11 @@ class MilvusStore(VectorStore):
     def generation(self) -> int:
         return self._generation
 
+    @_reported
     def count(self) -> int:
         return int(self._client.query(COLLECTION, filter="", output_fields=["count(*)"])[0]["count(*)"])
 
+    @_reported
     def ids(self) -> np.ndarray:
         out: list[int] = []
         iterator = self._client.query_iterator(COLLECTION, batch_size=MAX_TOPK, filter="", output_fields=["id"])
@@ -197,6 +234,7 @@ class MilvusStore(VectorStore):
             iterator.close()
         return np.sort(np.asarray(out, dtype=np.int64))
 
+    @_reported
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Upsert: two readers adding the same missing ids leave one copy of each."""
         vectors = np.asarray(vectors, dtype=np.float32)
@@ -206,12 +244,14 @@ class MilvusStore(VectorStore):
                                              for i, v in zip(ids[start:start + step], vectors[start:start + step],
                                                              strict=True)])
 
+    @_reported
     def delete(self, ids: np.ndarray) -> None:
         if not self.writer:
             return  # see the module docstring: only the writer prunes a shared engine
         for start in range(0, len(ids), FILTER_IDS):
             self._client.delete(COLLECTION, ids=[int(i) for i in ids[start:start + FILTER_IDS]])
 
+    @_reported
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None):
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         k = max(1, min(k, MAX_TOPK))
@@ -224,13 +264,20 @@ class MilvusStore(VectorStore):
         for expr in filters:
             for found, answer in zip(hits, self._client.search(
                     COLLECTION, data=list(queries), limit=k, filter=expr, output_fields=[],
-                    search_params={"metric_type": "IP", "params": self._search_params(k)}), strict=True):
+                    search_params={"metric_type": "IP", "params": self._search_params(k)},
+                    consistency_level=self.consistency), strict=True):
                 found.extend((hit["distance"], hit["id"]) for hit in answer)
         for row, found in enumerate(hits):
             best = sorted(found, key=lambda hit: (-hit[0], hit[1]))[:k]
             scores[row, :len(best)] = [score for score, _ in best]
             ids[row, :len(best)] = [pid for _, pid in best]
         return scores, ids
+
+    @_reported
+    def check(self) -> None:
+        """One cheap call that needs the engine and the collection (for /health and /ready)."""
+        if not self._client.has_collection(COLLECTION):
+            raise BackendUnavailable(f"vector backend Milvus at {self.shown_uri}: collection {COLLECTION} is gone")
 
     def _search_params(self, k: int) -> dict:
         if self.index_type in ("ivf", "ivf-sq8"):
@@ -239,6 +286,7 @@ class MilvusStore(VectorStore):
             return {"ef": max(k, int(self.params.get("efSearch", 128)))}
         return {}
 
+    @_reported
     def save(self, generation: int) -> None:
         self._client.flush(COLLECTION)
         info = {"generation": generation, "uri": self.uri, "collection": COLLECTION, "index_type": self.index_type,

@@ -1,5 +1,6 @@
-"""The vector store contract on FAISS and on the real Milvus engine (Milvus Lite 2.5.1), and newsearch on Milvus
-end to end: the pipeline, the searcher with filters, the CLI and the HTTP API give what FAISS gives."""
+"""Milvus specifics on Milvus Lite 2.5.1 and on a real Milvus server (the contract itself is test_base.py's), and
+newsearch on Milvus end to end: the pipeline, the searcher with filters, the CLI and the HTTP API give what FAISS
+gives."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import numpy as np
@@ -22,57 +24,21 @@ from search import Filters, Searcher, SearchOptions
 from search import retrieve as searcher_module
 from tests.api.conftest import API_KEY, ServerThread
 from tests.conftest import DATA, SEED_QUERY, write_jsonl
+from tests.indexer.store.vectors.conftest import server_database
+from tests.indexer.store.vectors.test_base import unit
 
 QUERIES = [SEED_QUERY, "earthquake death toll", "film festival award"]
 DENSE = SearchOptions(mode="dense")
 
 
-def unit(n: int, dim: int, seed: int = 0) -> np.ndarray:
-    vectors = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-
-# -- the contract, pinned for both backends ------------------------------------------------------------
-@pytest.mark.parametrize("backend", ["faiss", "milvus"])
-def test_vector_store_contract(backend, tmp_path):
-    store = open_vector_store(backend, tmp_path, 16, "flat")
-    assert (store.count(), len(store.ids()), store.generation()) == (0, 0, -1)
-    vectors, ids = unit(50, 16), np.arange(100, 150, dtype=np.int64)
-    store.add(ids, vectors)
-    assert store.count() == 50 and store.ids().tolist() == ids.tolist()
-
-    scores, found = store.search(vectors[:3], 5)
-    assert found[:, 0].tolist() == [100, 101, 102] and np.allclose(scores[:, 0], 1.0, atol=1e-5)
-    assert (np.diff(scores, axis=1) <= 1e-6).all()  # best first
-    exact = np.argsort(-(vectors @ vectors[7]))[:5] + 100
-    assert store.search(vectors[7], 5)[1][0].tolist() == exact.tolist()
-
-    scores, found = store.search(vectors[:1], 5, allowed=np.array([140, 102, 101]))
-    assert sorted(found[0, :3].tolist()) == [101, 102, 140] and found[0, 3:].tolist() == [-1, -1]
-    assert (scores[0, 3:] < -1e30).all()
-
-    store.delete(np.array([100, 101]))
-    assert store.count() == 48 and 100 not in store.search(vectors[0], 3)[1][0]
-    store.save(7)
-    assert store.generation() == 7
-    store.close()
-
-    again = open_vector_store(backend, tmp_path, 16, "flat")
-    try:
-        assert again.generation() == 7 and again.ids().tolist() == list(range(102, 150))
-        assert again.search(vectors[9], 1)[1][0, 0] == 109
-    finally:
-        again.close()
-
-
 # -- Milvus specifics ----------------------------------------------------------------------------------
-def test_milvus_filters_over_many_ids_and_ivf(tmp_path):
+def test_milvus_filters_over_many_ids_and_ivf(open_milvus, tmp_path):
     """`allowed` longer than one filter expression is searched in parts and merged; IVF agrees with exact."""
     vectors, ids = unit(12_000, 8, seed=1), np.arange(1, 12_001, dtype=np.int64)
     allowed = ids[::2]  # 6,000 ids: two filter expressions
     truth = allowed[np.argsort(-(vectors[allowed - 1] @ vectors[3]))[:10]]
     for index_type in ("flat", "ivf"):
-        store = open_vector_store("milvus", tmp_path, 8, index_type, {"nlist": 16, "nprobe": 16})
+        store = open_milvus(tmp_path, 8, index_type, {"nlist": 16, "nprobe": 16})
         try:
             store.add(ids, vectors)
             assert store.search(vectors[3], 10, allowed)[1][0].tolist() == truth.tolist()
@@ -81,9 +47,9 @@ def test_milvus_filters_over_many_ids_and_ivf(tmp_path):
             store.close()
 
 
-def test_milvus_reader_never_prunes_and_writer_rebuilds_on_another_index_type(tmp_path):
-    writer = open_vector_store("milvus", tmp_path, 8, "flat")
-    reader = open_vector_store("milvus", tmp_path, 8, "ivf", writer=False)  # same process: the same engine
+def test_milvus_reader_never_prunes_and_writer_rebuilds_on_another_index_type(open_milvus, tmp_path):
+    writer = open_milvus(tmp_path, 8, "flat")
+    reader = open_milvus(tmp_path, 8, "ivf", writer=False)  # the same engine
     try:
         writer.add(np.arange(1, 11), unit(10, 8))
         reader.delete(np.arange(1, 6))  # an older snapshot must not undo a newer commit
@@ -91,13 +57,24 @@ def test_milvus_reader_never_prunes_and_writer_rebuilds_on_another_index_type(tm
     finally:
         reader.close()
         writer.close()
-    rebuilt = open_vector_store("milvus", tmp_path, 8, "ivf")
+    rebuilt = open_milvus(tmp_path, 8, "ivf")
     try:
         assert rebuilt.count() == 0  # another index type: emptied, and `sync` refills it from the database
     finally:
         rebuilt.close()
+
+
+def test_hnsw_and_ivf_sq8_need_a_server(milvus_server, tmp_path):
     with pytest.raises(ValueError, match="Milvus Lite offers auto, flat and ivf"):
         open_vector_store("milvus", tmp_path, 8, "hnsw")
+    vectors = unit(300, 8, seed=3)
+    for index_type, params in (("hnsw", {"M": 8, "efConstruction": 64}), ("ivf-sq8", {"nlist": 8, "nprobe": 8})):
+        store = open_vector_store("milvus", tmp_path, 8, index_type, params, uri=server_database(milvus_server))
+        try:
+            store.add(np.arange(300), vectors)
+            assert store.search(vectors[:20], 1)[1][:, 0].tolist() == list(range(20))
+        finally:
+            store.close()
 
 
 def test_settings_precedence(tmp_path, monkeypatch):
@@ -121,6 +98,26 @@ def test_settings_precedence(tmp_path, monkeypatch):
     for bad in ("vectors.sqlite", "a name.db", "x" * 40 + ".db"):
         with pytest.raises(ValueError, match="ends in .db"):
             milvus_backend.resolve_uri(bad, tmp_path)
+
+
+def test_milvus_token_and_consistency_settings(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("NEWSEARCH_MILVUS_TOKEN", "NEWSEARCH_MILVUS_TOKEN_FILE", "NEWSEARCH_MILVUS_CONSISTENCY",
+                 "NEWSEARCH_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    assert (settings.milvus_token(), settings.milvus_consistency()) == ("", "Strong")
+    (tmp_path / "secret").write_text("root:Milvus\nignored\n")
+    monkeypatch.setenv("NEWSEARCH_MILVUS_TOKEN_FILE", str(tmp_path / "secret"))
+    assert settings.milvus_token() == "root:Milvus"
+    monkeypatch.setenv("NEWSEARCH_MILVUS_TOKEN", "key")
+    assert settings.milvus_token() == "key"
+    shown = milvus_backend.MilvusStore.shown_uri.fget(SimpleNamespace(uri="https://root:Milvus@milvus.internal:19530/db"))
+    assert shown == "https://milvus.internal:19530/db"  # what messages show: never the credentials
+    (tmp_path / "newsearch.toml").write_text('[index]\nmilvus_consistency = "bounded"\n')
+    assert settings.milvus_consistency() == "Bounded"
+    monkeypatch.setenv("NEWSEARCH_MILVUS_CONSISTENCY", "sloppy")
+    with pytest.raises(ValueError, match="choose one of Strong, Bounded, Session, Eventually"):
+        settings.milvus_consistency()
 
 
 # -- newsearch on Milvus, against FAISS ----------------------------------------------------------------
