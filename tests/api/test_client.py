@@ -118,7 +118,8 @@ def test_stats(engine, searcher):
 
 def test_service_reads(api_server):
     with NewsearchClient(api_server) as client:
-        assert client.health() == {"status": "ok", "feeds": [], "alerts": NO_ALERTS} and client.ready()
+        assert client.health() == {"status": "ok", "vectors": {"backend": "faiss", "ok": True, "error": None},
+                                   "feeds": [], "alerts": NO_ALERTS} and client.ready()
 
 
 def test_errors_carry_status_and_detail(api_server):
