@@ -196,3 +196,34 @@ def test_an_undated_article_joins_a_dated_story():
     assert c.add(article(2, "quake", day=float("nan"))).story == 1
     assert c.add(article(3, "quake", day=500.0)).story == 3  # far from day 100: a story of its own
     assert c.story_of(2) == 1
+
+
+def test_an_undated_article_does_not_glue_two_dated_stories():
+    """The same event words at day 100 and day 200 are two stories; undated articles like both join one of
+    them, and never merge them (each alone, they pass for both)."""
+    c = StoryClusterer(StoryParams(threshold=0.2))
+    assert c.add(article(1, "quake", day=100.0)).story == 1
+    assert c.add(article(2, "quake", day=200.0)).story == 2
+    for rowid in (3, 4, 5):
+        assert not c.add(article(rowid, "quake", day=float("nan"))).merged
+    assert len(c.stories()) == 2 and c.story_of(1) == 1 and c.story_of(2) == 2
+    # an undated story and a dated one still merge by content
+    c = StoryClusterer(StoryParams(threshold=0.2))
+    c.add(article(1, "quake", day=float("nan")))
+    c.load([(article(2, "quake", day=100.0), 2)])  # held apart, as other parameters could have left them
+    assert c.add(article(3, "quake", day=float("nan"))) == Assignment(1, ((2, 1),))
+
+
+def test_arrival_order_does_not_change_the_stories():
+    """Articles of three topics over three days: any arrival order gives the same partition."""
+    stream = _stream(60)
+    once = StoryClusterer()
+    for f in stream:
+        once.add(f)
+    expected = sorted(sorted(m) for m in once.stories().values())
+    assert len(expected) == 3
+    for seed in range(5):
+        c = StoryClusterer()
+        for k in np.random.default_rng(seed).permutation(len(stream)):
+            c.add(stream[k])
+        assert sorted(sorted(m) for m in c.stories().values()) == expected
