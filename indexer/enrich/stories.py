@@ -25,9 +25,7 @@ whose id is its own rowid. Then a may have bridged two stories: every other cand
 T) >= threshold is merged into a's story S if the average link over all member pairs, mean_{s in S, t in T}
 sim(s, t), is >= threshold -- the merge criterion of average-link agglomerative clustering. Only such T need
 checking: link(S + a, T) is the size-weighted mean of link(S, T) (< threshold, or they would have merged)
-and link(a, T). Never merged: two stories that both have dated members, none of one within the window of
-one of the other's (an undated article, in every window, joins by content, but must not glue two dated
-stories together). The older id survives a merge and the merge is reported.
+and link(a, T). The older id survives a merge and the merge is reported.
 
 Candidates come from the dense vectors: the `candidates` nearest articles in the window (ties by rowid);
 their stories are scored on up to `max_members` in-window members each (nearest in time first, then
@@ -412,11 +410,9 @@ class StoryClusterer:
         return Assignment(story, tuple(merged))
 
     def _story_link(self, a: int, b: int, day: float) -> float:
-        """Average link between two stories: mean of sim over all pairs of their in-window members. -1 (no
-        merge) when both have dated members and none of one is within the window of one of the other's:
-        undated articles join by content, but must not glue two dated stories together."""
+        """Average link between two stories: mean of sim over all pairs of their in-window members."""
         left, right = self._scored_members(a, day), self._scored_members(b, day)
-        if not left or not right or self._apart(self._members[a], self._members[b]):
+        if not left or not right:
             return -1.0
         lam = self.params.lexical_weight
         right_vectors = self._vectors(right)
@@ -426,13 +422,6 @@ class StoryClusterer:
             dense = np.einsum("ij,j->i", right_vectors, self._vectors([s])[0])
             total += float(np.sum(lam * lexical + (1 - lam) * dense))
         return total / (len(left) * len(right))
-
-    def _apart(self, left: list[int], right: list[int]) -> bool:
-        """Whether both groups of members have dated ones and no dated pair across them is within the window."""
-        days_left, days_right = self._day[left], self._day[right]
-        days_left, days_right = days_left[~np.isnan(days_left)], days_right[~np.isnan(days_right)]
-        return bool(len(days_left) and len(days_right)
-                    and not (np.abs(days_left[:, None] - days_right[None, :]) <= self.params.window_days).any())
 
     def _merge(self, gone: int, keep: int) -> None:
         for slot in self._members[gone]:

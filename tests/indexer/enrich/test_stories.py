@@ -198,22 +198,6 @@ def test_an_undated_article_joins_a_dated_story():
     assert c.story_of(2) == 1
 
 
-def test_an_undated_article_does_not_glue_two_dated_stories():
-    """The same event words at day 100 and day 200 are two stories; undated articles like both join one of
-    them, and never merge them (each alone, they pass for both)."""
-    c = StoryClusterer(StoryParams(threshold=0.2))
-    assert c.add(article(1, "quake", day=100.0)).story == 1
-    assert c.add(article(2, "quake", day=200.0)).story == 2
-    for rowid in (3, 4, 5):
-        assert not c.add(article(rowid, "quake", day=float("nan"))).merged
-    assert len(c.stories()) == 2 and c.story_of(1) == 1 and c.story_of(2) == 2
-    # an undated story and a dated one still merge by content
-    c = StoryClusterer(StoryParams(threshold=0.2))
-    c.add(article(1, "quake", day=float("nan")))
-    c.load([(article(2, "quake", day=100.0), 2)])  # held apart, as other parameters could have left them
-    assert c.add(article(3, "quake", day=float("nan"))) == Assignment(1, ((2, 1),))
-
-
 def test_arrival_order_does_not_change_the_stories():
     """Articles of three topics over three days: any arrival order gives the same partition."""
     stream = _stream(60)
