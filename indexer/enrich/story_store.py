@@ -9,6 +9,7 @@ the database's, so a server that writes often (the API, the feed watcher) does n
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -92,9 +93,13 @@ def assign(conn: sqlite3.Connection, state: StoryClusterer, rowid: int, title: s
 
 
 def rebuild(conn: sqlite3.Connection, params: StoryParams, generation: int) -> StoryClusterer:
-    """Cluster every stored article anew, in date order (undated ones by index time, then rowid), inside the
-    caller's transaction; merges recorded before are kept (their ids stay resolvable)."""
-    members = sorted((f for f, _ in stored(conn)), key=lambda f: (f.day, f.rowid))
+    """Cluster every stored article anew, in date order, the undated after the dated in rowid order (the
+    order `bench stories` indexes a set in, so a rebuild of its index decides as the indexing did), inside
+    the caller's transaction; merges recorded before are kept (their ids stay resolvable)."""
+    # An undated article's day is NaN, which compares false with everything: sorted on (day, rowid) alone,
+    # the order of a corpus mixing dated and undated articles depended on where the undated ones stood.
+    members = sorted((f for f, _ in stored(conn)),
+                     key=lambda f: (math.isnan(f.day), 0.0 if math.isnan(f.day) else f.day, f.rowid))
     state = StoryClusterer(params)
     first_of: dict[int, int] = {}  # each old story id -> its earliest article
     for rowid, story in conn.execute("SELECT rowid, story FROM articles ORDER BY rowid"):

@@ -13,6 +13,10 @@ Measured in one run:
 - incremental: the same articles in the same order in 10 increments, each a fresh clusterer that `load()`s
   what the store would hold at that point (each article's stored features and its story as assigned,
   relabelled by the merges reported) before its adds;
+- shuffled: the same stored features in 5 random arrival orders (seeds 0-4), one pass each: the spread of
+  B-cubed F1 says how much the stories depend on the order articles arrive in;
+- rebuild: `stories rebuild` (`IndexStore.rebuild_stories`, date order) on a copy of the cached index,
+  compared with the online stories as indexed (the same partition or not, and its scores);
 - baselines, batch average-link agglomerative clustering (scipy `linkage` on the condensed `1 - X X^T`):
   `tfidf` (scikit-learn TfidfVectorizer, sublinear tf, English stop words, on "title. text") and `minilm`
   (all-MiniLM-L6-v2 vectors of "title. text" via `indexer.models.embed.Embedder`, default encoder). Each one's
@@ -49,6 +53,7 @@ BASELINE_THRESHOLDS: dict[str, dict[str, float]] = {
 }
 OTHER_SET = {"ecbplus": "allsides_neus", "allsides_neus": "ecbplus"}
 INCREMENTS = 10
+SHUFFLES = 5
 _GRID = np.round(np.arange(0.05, 0.951, 0.025), 3)
 
 
@@ -106,7 +111,8 @@ def read_corpus(folder: Path) -> dict[str, tuple[str, str]]:
 def run_online(features: list[StoryFeatures], params: StoryParams, increments: int = 1) -> dict[int, int]:
     """rowid -> story id after feeding `features` in order, in `increments` parts. Between parts the state
     is what a store would persist: each article's features and the story id it was given, relabelled by
-    every reported merge; the next part starts from a fresh clusterer that loads it."""
+    every reported merge; the next part starts from a fresh clusterer that loads it. Another arrival order
+    is `features` shuffled (the rowids stay: a story is named by its first article to arrive)."""
     stored: dict[int, int] = {}
     by_rowid = {f.rowid: f for f in features}
     bounds = np.linspace(0, len(features), increments + 1).astype(int)
@@ -217,6 +223,7 @@ def bench_stories(folder: Path, stories: Path | None = None, progress: bool = Fa
             stored = snap.story_features()
     finally:
         store.close()
+    rebuilt = _rebuilt(index, params)
     by_id = {article_id: story for _, article_id, _, story in members if article_id in gold}
     rowid_of = {article_id: rowid for rowid, article_id, _, _ in members}
     order = list(by_id)  # the articles scored: those with a gold story
@@ -237,6 +244,19 @@ def bench_stories(folder: Path, stories: Path | None = None, progress: bool = Fa
                              "same_as_one_pass": _same_partition([by_id[i] for i in order],
                                                                  [incremental[rowid_of[i]] for i in order])}
 
+    online = [by_id[i] for i in order]
+    result["rebuild"] = {**all_metrics(labels, [rebuilt[i] for i in order]),
+                         "same_as_online": _same_partition(online, [rebuilt[i] for i in order])}
+    started = time.perf_counter()
+    shuffled = []
+    for seed in range(SHUFFLES):
+        arrival = [features[k] for k in np.random.default_rng(seed).permutation(len(features))]
+        assigned = run_online(arrival, params)
+        shuffled.append(all_metrics(labels, [assigned[rowid_of[i]] for i in order])["b3_f1"])
+    timings["shuffled_s"] = time.perf_counter() - started
+    result["shuffled"] = {"orders": SHUFFLES, "b3_f1": shuffled, "b3_f1_min": min(shuffled),
+                          "b3_f1_max": max(shuffled)}
+
     started = time.perf_counter()
     result["baselines"] = {}
     other = OTHER_SET.get(folder.name)
@@ -253,6 +273,25 @@ def bench_stories(folder: Path, stories: Path | None = None, progress: bool = Fa
     return result
 
 
+def _rebuilt(index: Path, params: StoryParams) -> dict[str, int]:
+    """article id -> story after `stories rebuild` of a copy of the index (the cached one keeps the stories
+    it was indexed with)."""
+    import shutil
+
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "index"
+        shutil.copytree(index, copy, ignore=shutil.ignore_patterns("write.lock"))
+        reader = IndexStore.open(copy)
+        reader.close()
+        store = IndexStore.create_or_open(copy, reader.manifest, lock=True)
+        try:
+            store.rebuild_stories(params)
+            with store.snapshot() as snap:
+                return {article_id: story for _, article_id, _, story in snap.story_members()}
+        finally:
+            store.close()
+
+
 def _same_partition(a: list, b: list) -> bool:
     """Whether two labelings group the items alike (whatever the labels)."""
     return len(set(zip(a, b, strict=True))) == len(set(a)) == len(set(b))
@@ -261,7 +300,7 @@ def _same_partition(a: list, b: list) -> bool:
 def format_table(result: dict) -> str:
     """A plain-text table of one set's result."""
     rows = [("online", "", result), (f"incremental x{result['incremental']['increments']}", "",
-                                     result["incremental"])]
+                                     result["incremental"]), ("rebuild", "", result["rebuild"])]
     rows += [(name, f"{m['threshold']:.3f}", m) for name, m in result["baselines"].items()]
     head = (f"{result['dataset']}: {result['articles']} articles, {result['stories']} gold stories; "
             f"online threshold {result['params']['threshold']}, lexical weight "
@@ -270,6 +309,11 @@ def format_table(result: dict) -> str:
     for name, threshold, m in rows:
         lines.append(f"{name:<16}{threshold:>8}{m['b3_precision']:>8.3f}{m['b3_recall']:>8.3f}"
                      f"{m['b3_f1']:>8.3f}{m['ari']:>8.3f}{m['nmi']:>8.3f}")
+    shuffled = result["shuffled"]
+    lines.append(f"{shuffled['orders']} shuffled orders: B3-F1 min {shuffled['b3_f1_min']:.3f}, max "
+                 f"{shuffled['b3_f1_max']:.3f}; 10 increments same as one pass: "
+                 f"{result['incremental']['same_as_one_pass']}; rebuild same as online: "
+                 f"{result['rebuild']['same_as_online']}")
     return "\n".join(lines)
 
 

@@ -196,3 +196,18 @@ def test_an_undated_article_joins_a_dated_story():
     assert c.add(article(2, "quake", day=float("nan"))).story == 1
     assert c.add(article(3, "quake", day=500.0)).story == 3  # far from day 100: a story of its own
     assert c.story_of(2) == 1
+
+
+def test_arrival_order_does_not_change_the_stories():
+    """Articles of three topics over three days: any arrival order gives the same partition."""
+    stream = _stream(60)
+    once = StoryClusterer()
+    for f in stream:
+        once.add(f)
+    expected = sorted(sorted(m) for m in once.stories().values())
+    assert len(expected) == 3
+    for seed in range(5):
+        c = StoryClusterer()
+        for k in np.random.default_rng(seed).permutation(len(stream)):
+            c.add(stream[k])
+        assert sorted(sorted(m) for m in c.stories().values()) == expected

@@ -122,3 +122,28 @@ def test_rebuild_reclusters_and_keeps_old_ids_resolvable(grown, tmp_path):
     for article_id, story in before.items():
         assert _resolve(folder, story) is not None, f"old story {story} of {article_id} leads nowhere"
     assert IndexStore.open(folder).manifest.stories["threshold"] == 0.9
+
+
+def test_rebuild_decides_as_indexing_in_date_order_did(tmp_path, embedder):
+    """`stories rebuild` replays date order, the undated after the dated (as `bench stories` indexes a set):
+    an index whose undated articles came first rebuilds to the stories of one indexed in that order. (An
+    undated article's day is NaN, which sorts neither before nor after a date: sorted on the day alone,
+    the replayed order depended on where the undated articles stood.)"""
+    articles = _articles(ARTICLES[:30], tmp_path, "mixed")
+    dated = sorted((a for a in articles if a.published), key=lambda a: a.published)
+    undated = [a for a in articles if not a.published]
+    assert dated and undated
+    in_date_order, undated_first = tmp_path / "date-order", tmp_path / "undated-first"
+    with Indexer(in_date_order, embedder=embedder) as indexer:
+        indexer.add(dated + undated)
+    with Indexer(undated_first, embedder=embedder) as indexer:
+        indexer.add(undated)
+        indexer.add(dated)
+    store = IndexStore.create_or_open(undated_first, IndexStore.open(undated_first).manifest, lock=True)
+    try:
+        store.rebuild_stories()
+    finally:
+        store.close()
+    expected, rebuilt = _stories(in_date_order), _stories(undated_first)
+    pairs = {(expected[i], rebuilt[i]) for i in expected}
+    assert len(pairs) == len(set(expected.values())) == len(set(rebuilt.values()))
