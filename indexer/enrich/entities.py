@@ -2,7 +2,9 @@
 English recogniser (`indexer.models.ner`) and stored with their counts and first offsets (table `entities`).
 
 What is read: the headline and the lead, the first `LEAD_WORDS` words of the body, where news names its
-subjects; reading whole articles would cost several times more (`benchmarks/entities.py` measures both).
+subjects. The budget is a quarter of indexing time at the defaults: on 2 cores the recogniser costs 4.0 ms
+per article over headline + 40 words (+19% indexing), 5.6 ms over 60 (+32%), 27-30 ms over whole articles
+(`benchmarks/entities.py`; benchmarks/README.md, "Entities").
 The recogniser runs in `prepare`, before the batch's transaction, so the write lock is held only for the
 inserts. Within an article, mentions are merged by their key (`indexer.names.name_key`: no "Mr.", no
 possessive, case-folded), and a one-word name of a person ("Lohan") joins the one longer name of a person
@@ -22,7 +24,7 @@ from indexer.models import ner
 from indexer.names import display_name, name_key
 from indexer.sources.article import Article
 
-LEAD_WORDS = 60
+LEAD_WORDS = 40
 KINDS = {"PERSON": "person", "ORG": "organization", "GPE": "place", "LOC": "place"}
 BATCH = 32  # texts per recogniser batch
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from indexer.enrich.entities import entities, reading
+from indexer.enrich.entities import LEAD_WORDS, entities, reading
 from indexer.models import ner
 from indexer.names import display_name, name_key
 from indexer.sources.article import Article
@@ -40,7 +40,7 @@ def test_reading_is_the_headline_and_the_lead():
     text = " ".join(f"w{i}" for i in range(200))
     read, start = reading(Article("a", "Headline", text))
     assert read.startswith("Headline\n") and start == len("Headline\n")
-    assert read[start:].split() == [f"w{i}" for i in range(60)]
+    assert read[start:].split() == [f"w{i}" for i in range(LEAD_WORDS)]
 
 
 @pytest.fixture(scope="module")
