@@ -91,8 +91,9 @@ class Compiled:
 
     def extend(self, rows: list[tuple]) -> None:
         """Add saved searches from rows of `_COLUMNS`, in rowid order."""
-        vectors, words, created = [], [], []
+        blobs, words, created = [], [], []
         touched: dict[str, list[int]] = defaultdict(list)
+        stems: dict[str, str] = {}  # words recur across saved searches: each stemmed once
         for rowid, alert_id, story, word_list, filters, vector, hooked, made in rows:
             self.rowid, self.count = max(self.rowid, rowid), self.count + 1
             if story is not None or vector is None:
@@ -105,13 +106,14 @@ class Compiled:
                 self.filters[row] = parsed
             query_words = json.loads(word_list)
             for word in query_words:
-                touched[stem(word)].append(row)
-            vectors.append(np.frombuffer(vector, dtype=np.float32))
+                key = stems.get(word) or stems.setdefault(word, stem(word))
+                touched[key].append(row)
+            blobs.append(vector)
             words.append(len(query_words))
             created.append(made)
-        if not vectors:
+        if not blobs:
             return
-        added = np.stack(vectors)
+        added = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1)
         self.vectors = np.concatenate([self.vectors, added]) if len(self.vectors) else added
         self.words = np.concatenate([self.words, np.array(words, dtype=np.int64)])
         self.created = np.concatenate([self.created, np.array(created, dtype=np.int64)])
@@ -181,10 +183,12 @@ def compiled(folder: Path, conn: sqlite3.Connection) -> Compiled:
         cached = _CACHE.get(key)
     if cached is not None and cached.version == version:
         return cached
-    count = conn.execute("SELECT count(*) FROM alerts").fetchone()[0]
-    newer = conn.execute(f"SELECT {_COLUMNS} FROM alerts WHERE rowid > ? ORDER BY rowid",
-                         (cached.rowid if cached else 0,)).fetchall()
-    if cached is None or cached.count + len(newer) != count:  # first load, or a saved search was removed
+    newer = None
+    if cached is not None:
+        count = conn.execute("SELECT count(*) FROM alerts").fetchone()[0]
+        newer = conn.execute(f"SELECT {_COLUMNS} FROM alerts WHERE rowid > ? ORDER BY rowid", (cached.rowid,)
+                             ).fetchall()
+    if newer is None or cached.count + len(newer) != count:  # first load, or a saved search was removed
         cached = Compiled(version)
         newer = conn.execute(f"SELECT {_COLUMNS} FROM alerts ORDER BY rowid").fetchall()
     cached.extend(newer)
