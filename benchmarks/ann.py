@@ -67,6 +67,13 @@ def synthesize(real: np.ndarray, n: int, sigma: float, seed: int) -> np.ndarray:
     return out
 
 
+def held_out_queries(real: np.ndarray, n: int, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """(queries, pool): `n` real vectors held out and made queries (noisy copies), the rest the pool the base
+    is synthesized from, so no query is a copy of a base vector's source. Fixed seeds: reruns compare."""
+    held_out = np.random.default_rng(1).choice(len(real), n, replace=False)
+    return synthesize(real[held_out], n, sigma, seed=2), np.delete(real, held_out, axis=0)
+
+
 def exact_top(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     top = np.empty((len(queries), k), dtype=np.int64)
     for start in range(0, len(queries), 64):
@@ -225,11 +232,7 @@ def main() -> None:
     parser.add_argument("--sigma", type=float, default=0.03)
     parser.add_argument("--out", type=Path, default=RESULTS / "ann.json")
     args = parser.parse_args()
-    real = load_vectors(args.index)
-    rng = np.random.default_rng(1)
-    held_out = rng.choice(len(real), args.queries, replace=False)
-    queries = synthesize(real[held_out], args.queries, args.sigma, seed=2)
-    pool = np.delete(real, held_out, axis=0)
+    queries, pool = held_out_queries(load_vectors(args.index), args.queries, args.sigma)
     report = {"command": "python benchmarks/ann.py " + " ".join(sys.argv[1:]), "sigma": args.sigma,
               "queries": args.queries, "exact_queries": args.exact_queries,
               "source": str(args.index), "base_vectors": len(pool), "cpus": os.cpu_count(),

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from ann import exact_top, load_vectors, recall_at_k, synthesize  # beside this script
+from ann import exact_top, held_out_queries, load_vectors, recall_at_k, synthesize  # beside this script
 from milvusserver import MilvusServer  # beside this script
 
 from indexer.store.vectors import VectorStore, open_vector_store
@@ -154,11 +154,7 @@ def main() -> None:
     parser.add_argument("--sigma", type=float, default=0.03)
     parser.add_argument("--out", type=Path, default=RESULTS / "million.json")
     args = parser.parse_args()
-    real = load_vectors(args.index)
-    rng = np.random.default_rng(1)
-    held_out = rng.choice(len(real), args.queries, replace=False)
-    queries = synthesize(real[held_out], args.queries, args.sigma, seed=2)
-    pool = np.delete(real, held_out, axis=0)
+    queries, pool = held_out_queries(load_vectors(args.index), args.queries, args.sigma)
     report = {"command": "python benchmarks/million.py " + " ".join(sys.argv[1:]), "sigma": args.sigma,
               "queries": args.queries, "source": str(args.index), "real_vectors": len(pool),
               "cpus": os.cpu_count(), "results": []}
