@@ -76,9 +76,9 @@ def match_from_dict(data: dict) -> Match:
     return Match(**{k: v for k, v in data.items() if k != "delivery_id"})
 
 
-def compile_spec(spec: SavedSearchSpec, vector: np.ndarray | None) -> SavedSearch:
-    """The saved search `spec` asks for, checked, with its query's `vector` (from the index's model), words
-    and filters; InvalidOption says what is wrong with it."""
+def checked_query(spec: SavedSearchSpec) -> str:
+    """The query `spec` saves ('' when it follows a story), once `spec` is shown to make a saved search;
+    InvalidOption (or UnsafeURL for the webhook) says what is wrong with it."""
     query = spec.query.strip()
     if bool(query) == (spec.story is not None):
         raise InvalidOption("a saved search needs a query or a story to follow (--story ID), not both")
@@ -93,6 +93,12 @@ def compile_spec(spec: SavedSearchSpec, vector: np.ndarray | None) -> SavedSearc
         raise InvalidOption("a secret signs webhook deliveries: give --webhook URL with it")
     if spec.webhook:
         check_url(spec.webhook)
+    return query
+
+
+def compile_spec(spec: SavedSearchSpec, query: str, vector: np.ndarray | None) -> SavedSearch:
+    """The saved search of a checked `spec` (`query` from `checked_query`), with the query's `vector` from the
+    index's model, its words and its filters."""
     options = replace(spec.options, time_words=False)
     return SavedSearch(
         id=secrets.token_hex(6), name=spec.name or query or f"story {spec.story}", query=query,
@@ -110,12 +116,9 @@ def _shown(saved: SavedSearch, counts: Counts, last_error: str = "") -> Alert:
 def add(index: IndexStore, embedder: Embedder, specs: list[SavedSearchSpec]) -> list[Alert]:
     """Save every spec in one transaction (all or none), as made at the index's current generation: only
     articles committed from now on can fire them. A story to follow must exist."""
-    for spec in specs:  # every spec checked before any is encoded
-        compile_spec(spec, None)
-    queries = [spec.query.strip() for spec in specs]
-    vectors = embedder.encode([q for q in queries if q], progress=len(queries) > 1000)
-    rows = iter(range(len(vectors)))
-    made = [compile_spec(spec, vectors[next(rows)] if q else None) for spec, q in zip(specs, queries, strict=True)]
+    queries = [checked_query(spec) for spec in specs]  # every spec checked before any is encoded
+    vectors = iter(embedder.encode([q for q in queries if q], progress=len(queries) > 1000))
+    made = [compile_spec(spec, q, next(vectors) if q else None) for spec, q in zip(specs, queries, strict=True)]
     with index.edit() as conn:
         generation = IndexStore.generation(conn)
         for saved in made:
