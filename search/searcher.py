@@ -308,7 +308,7 @@ class Searcher(NewsReader):
                           backend=m.backend, index_type=vectors.description, generation=generation,
                           created=m.created, updated=m.updated, format_version=version, migrations=steps,
                           alerts=alert_totals,
-                          entities={"recogniser": ner.PACKAGE if ner.available() else "off", "articles": named})
+                          entities={"recogniser": ner.PACKAGE if ner.installed() else "off", "articles": named})
 
 
 def read_time_words(query: str, filters: Filters, now: str = "") -> tuple[str, Filters, Interpretation]:

@@ -36,4 +36,16 @@ def load() -> Any | None:
 
 
 def available() -> bool:
+    """Whether the recogniser loads (loading it: seconds, once per process)."""
     return load() is not None
+
+
+def installed() -> bool:
+    """Whether spaCy and the model are installed, without loading them: what a status report (`stats`) asks,
+    which must not pay the seconds of a load."""
+    from importlib.util import find_spec
+
+    with _LOCK:
+        if "nlp" in _LOADED:
+            return _LOADED["nlp"] is not None
+    return find_spec("spacy") is not None and find_spec(PACKAGE) is not None
