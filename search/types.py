@@ -57,6 +57,9 @@ class SearchResult:
     # Whether the article counts for the query by the relevance test (indexer/relevance.py): a page shows
     # the results that fail it apart, as less related (a story result: its representative article).
     relevant: bool = True
+    # For each query word the article's headline or body holds (by the stem rule that marks them, the relevance
+    # test's `found`), its first occurrence as written there: what a less related result shares with the query.
+    mentions: list[str] = field(default_factory=list)
 
 
 @dataclass

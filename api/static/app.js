@@ -255,11 +255,19 @@ function cardActions(result) {
   return actions;
 }
 
+// Under the divider, what a result shares with the query: the query words it holds (`mentions`), or none.
+function mentionsLine(result) {
+  if (result.relevant !== false) return null;
+  const words = result.mentions || [];
+  return el("p", { class: "mentions" }, words.length ? "Mentions " + words.join(", ") : "Mentions none of the query's words");
+}
+
 function renderResult(result) {
   const best = result.passages && result.passages[0];
   return el("li", { class: result.story ? "result story" : "result", "data-id": result.id },
     el("h2", null, articleLink(result.url, result.id, heading(result))),
     result.story ? storyLine(result.story) : articleLine(result),
+    mentionsLine(result),
     best ? markedPassage(best.text, best.highlights) : null,
     cardActions(result));
 }

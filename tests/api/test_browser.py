@@ -99,6 +99,9 @@ def test_less_related_results_below_one_divider(browser, api_server):
         assert items[0].find_element(By.CSS_SELECTOR, "h2 a").text.startswith("Russia Vows")
         divider = items[1]
         assert divider.text.lower() == "less related" and divider.get_attribute("role") == "separator"
+        # Under the divider each card says which query words it mentions; above it, none is needed.
+        assert not items[0].find_elements(By.CSS_SELECTOR, ".mentions")
+        assert all(i.find_element(By.CSS_SELECTOR, ".mentions").text.startswith("Mentions ") for i in items[2:])
         assert browser.find_element(By.ID, "status").text.startswith("10 stories" if stories else "10 results")
         ARTIFACTS.mkdir(exist_ok=True)
         browser.save_screenshot(str(ARTIFACTS / f"browser-less-related{'-stories' if stories else ''}.png"))

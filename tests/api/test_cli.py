@@ -76,6 +76,7 @@ def test_search_text_output_is_readable(small_index):
     first, divider, second = out.stdout.split("\n\n")[:3]
     assert first.startswith("1. Russia Vows") and "sanctions" in first.lower()
     assert divider == "── less related ──" and second.startswith("2. ")
+    assert any(line.startswith("   mentions") for line in second.split("\n"))  # what it shares with the query
     assert "\033[" not in out.stdout  # piped: plain text, no terminal bold
     headings = [block.split("\n")[0] for block in out.stdout.split("\n\n")]
     assert not [h for h in headings if "ecb-" in h], headings

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import httpx
 import pytest
 from pydantic import TypeAdapter
 
+from indexer.relevance import stem
 from tests.api.conftest import API_KEY, NO_ALERTS, copy_index
 from tests.conftest import SEED_QUERY
 
@@ -362,6 +364,20 @@ def test_story_timeline_and_similar_endpoints(http):
     similar = http.get(f"/articles/{seed['id']}/similar", params={"k": 3, "exclude_story": "true"})
     assert similar.status_code == 200 and len(similar.json()["results"]) == 3
     assert http.get("/articles/no-such-article/similar").status_code == 404
+
+
+def test_each_result_names_the_query_words_it_mentions(http):
+    """`mentions`: for each query word the article's headline or body holds by the stem rule, in query order,
+    its first occurrence as written there; read back against each article's own text."""
+    words = ["russia", "stance", "dprk", "sanctions"]
+    results = http.get("/search", params={"q": SEED_QUERY, "k": 10}).json()["results"]
+    assert results[0]["mentions"][0] == "Russia" and "Sanctions" in results[0]["mentions"]  # the seed's headline
+    for result in results:
+        article = http.get(f"/articles/{result['id']}").json()
+        text = article["title"] + "\n" + article["text"]
+        firsts = [re.search(r"\b" + stem(w) + r"\w*", text, re.I) for w in words]
+        assert result["mentions"] == [m.group(0) for m in firsts if m], result["title"]
+    assert any(r["mentions"] for r in results if not r["relevant"])
 
 
 def test_each_result_says_whether_it_is_relevant(http):

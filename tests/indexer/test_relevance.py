@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from indexer.relevance import CALIBRATED, Setting, relevant, stem, words_found, words_needed
+from indexer.relevance import CALIBRATED, Setting, relevant, stem, words_found, words_held, words_needed
 from tests.conftest import ROOT
 
 SETTING = Setting(cosine=0.5, cosine_with_words=0.3, word_share=0.75)
@@ -59,6 +59,12 @@ def test_words_found_counts_each_query_word_once_by_its_stem():
     assert words_found(["rehab"], "a prerehab clinic") == 0  # only at the start of a word
     assert words_found(["rehab"], "Rehabilitation") == 1
     assert words_found([], "anything") == 0
+
+
+def test_words_held_names_the_query_words_found_in_query_order():
+    text = "New SANCTIONS on Iran; Russia abstained."
+    assert words_held(["stance", "russia", "dprk", "sanctions"], text) == ["russia", "sanctions"]
+    assert words_held(["dprk"], text) == []
 
 
 def test_calibrated_setting_is_the_benchmarks_choice():
