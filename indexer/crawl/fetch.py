@@ -204,6 +204,7 @@ class Response:
     retry_at: float = 0.0  # wall-clock time before which the host asked not to be asked again
     moved_to: str = ""  # set when every redirect hop was permanent (301/308): the new address to use
     headers: dict = field(default_factory=dict)
+    held: bool = False  # never sent (stopping, or the host's Retry-After still holds): no try was spent
 
     @property
     def ok(self) -> bool:
@@ -407,11 +408,11 @@ class Fetcher:
         result = Response(url=url, final_url=url)
         host = self._host(url)
         if self.stop.is_set():
-            result.error, result.transient = "stopped", True
+            result.error, result.transient, result.held = "stopped", True, True
             return result
         if host.retry_at > time.time() and not robots:
             result.error, result.transient, result.retry_at = "host asked us to wait (Retry-After)", True, host.retry_at
-            result.status = 429
+            result.status, result.held = 429, True
             return result
         with host.lock:  # one request in flight per host
             pause = host.next_at - time.monotonic()

@@ -145,8 +145,11 @@ class Deliverer:
         if search.secret:
             headers["X-Newsearch-Signature"] = signature(body, search.secret)
         answer = self.fetcher.post(search.webhook, body, headers)
-        attempts = match.attempts + 1
-        if answer.ok:
+        attempts = match.attempts + (not answer.held)  # a request never sent spends no try
+        if answer.held:
+            state, next_at, error = "pending", answer.retry_at, answer.error
+            report.retrying += 1
+        elif answer.ok:
             state, next_at, error = "delivered", 0.0, ""
             report.delivered += 1
         elif answer.transient and attempts < self.policy.attempts:

@@ -115,6 +115,25 @@ def test_retry_after_is_honoured(queue):
     assert len(times) == 2 and times[1] - times[0] >= 0.9, "the second try waited for Retry-After"
 
 
+def test_deliveries_held_by_a_hosts_retry_after_spend_no_try(queue):
+    """The first of three deliveries to one host meets 429 Retry-After: 30; the other two are not sent in that
+    pass (the host asked us to wait), so they keep all their tries and fall due when the host said."""
+    with FeedServer() as receiver:
+        receiver.routes["/hook"] = Route(handler=lambda req: (429, {"Retry-After": "30"}, b""))
+        queue.add(receiver.url("/hook"), 3)
+        deliverer = Deliverer(queue, FAST, allow_private=True)
+        try:
+            started = time.time()
+            report = deliverer.run_once()
+        finally:
+            deliverer.close()
+        posts = receiver.posts
+    assert len(posts) == 1 and report.retrying == 3
+    rows = queue.connection().execute("SELECT attempts, next_at FROM alert_matches ORDER BY article").fetchall()
+    assert [attempts for attempts, _ in rows] == [1, 0, 0]
+    assert all(next_at >= started + 29 for _, next_at in rows)
+
+
 def test_a_4xx_other_than_408_and_429_is_final(queue):
     with FeedServer() as receiver:
         receiver.routes["/hook"] = Route(status=410)
