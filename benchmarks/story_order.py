@@ -22,6 +22,9 @@ Variants (`VARIANTS`):
   average link to it if that link is >= threshold and beats its own story's (its own excluded), up to
   `rounds` moves. A story a move empties is gone.
 - moves+merge: the same, then touched stories whose average link over the local members is >= threshold merge.
+- singletons (`-join`, `-skip`): a member alone in its story has no own link; the default `stop` ends the add's
+  moves when such a member could join a touched story (as `indexer/enrich/stories.py` does), `join` moves it
+  (gain = link - threshold), `skip` leaves it.
 - moves-mergemargin: the moves, with the shipped add's bridge merges asking link >= threshold + merge_margin.
 - moves+eject: the same moves, and a member whose link to its own story is < threshold - eject and that no
   other story takes founds a story of its own.
@@ -122,8 +125,8 @@ class LocalMoves(StoryClusterer):
         touched = {self._story[slot]} | {self._resolve(s, merged) for s, v in links.items()
                                          if v >= p.threshold - self.slack}
         self.moved = []
-        if len(touched & set(self._members)) > 1 or self.eject is not None:
-            merged += self._refine(sorted(touched & set(self._members)), f.day)
+        if len(touched & self._members.keys()) > 1 or self.eject is not None:
+            merged += self._refine(sorted(touched & self._members.keys()), f.day)
         return Assignment(self._story[slot], tuple(merged))
 
     @staticmethod
