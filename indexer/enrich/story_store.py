@@ -89,6 +89,8 @@ def assign(conn: sqlite3.Connection, state: StoryClusterer, rowid: int, title: s
         conn.execute("UPDATE story_merges SET survivor=? WHERE survivor=?", (survivor, gone))
         conn.execute("INSERT OR REPLACE INTO story_merges (absorbed, survivor, generation) VALUES (?,?,?)",
                      (gone, survivor, generation))
+    # Local moves (StoryParams.move_slack): after the merges, each moved article's row takes its new story.
+    conn.executemany("UPDATE articles SET story=? WHERE rowid=?", [(story, moved) for moved, story in decided.moved])
     return decided.story
 
 

@@ -126,6 +126,7 @@ def run_online(features: list[StoryFeatures], params: StoryParams, increments: i
                 for rowid, story in stored.items():
                     if story == gone:
                         stored[rowid] = keep
+            stored.update(result.moved)  # after the merges, as a store applies them
     return stored
 
 

@@ -211,3 +211,78 @@ def test_arrival_order_does_not_change_the_stories():
         for k in np.random.default_rng(seed).permutation(len(stream)):
             c.add(stream[k])
         assert sorted(sorted(m) for m in c.stories().values()) == expected
+
+
+# --- local moves (StoryParams.move_slack) ------------------------------------------------------------------
+
+NO_TERMS = Terms(np.zeros(0, np.int64), np.zeros(0, np.float32))
+MOVES = StoryParams(lexical_weight=0.0, move_slack=0.1)  # sim = the dense cosine: the geometry below is exact
+
+
+def planar(rowid: int, x: float, y: float, day: float = 100.0) -> StoryFeatures:
+    v = np.zeros(DIM, dtype=np.float32)
+    v[:2] = x, y
+    return StoryFeatures(rowid, day, v / np.linalg.norm(v), NO_TERMS)
+
+
+def test_an_early_article_moves_to_its_own_story_when_it_arrives():
+    """3 (between topics x and y, nearer y) arrives while only x's story exists and joins it; once y's articles
+    arrive its average link to them beats its link to x's story, so it moves, and the move is reported."""
+    shipped, moving = StoryClusterer(StoryParams(lexical_weight=0.0)), StoryClusterer(MOVES)
+    results = []
+    for f in [planar(1, 1.0, 0.0), planar(2, 1.0, 0.05), planar(3, 1.0, 1.2), planar(4, 0.0, 1.0),
+              planar(5, 0.05, 1.0)]:
+        shipped.add(f)
+        results.append(moving.add(f))
+    assert shipped.stories() == {1: [1, 2, 3], 4: [4, 5]}
+    assert moving.stories() == {1: [1, 2], 4: [3, 4, 5]}
+    assert results[3] == Assignment(4, (), ((3, 4),))  # 4 founds a story and takes 3 with it
+    assert results[4] == Assignment(4)
+
+
+def test_a_member_alone_that_could_join_stops_the_moves():
+    """1 founds a story alone; 2 and 3 found another that 1 links to (.355 >= .35): 1 is left where it is,
+    and no other move is made in that add."""
+    c = StoryClusterer(StoryParams(lexical_weight=0.0, merge=False, move_slack=0.1))
+    assert c.add(planar(1, 1.0, 0.0)) == Assignment(1)
+    assert c.add(planar(2, 0.2, 1.0)) == Assignment(2)
+    assert c.add(planar(3, 0.6, 1.0)) == Assignment(2)
+    assert c.stories() == {1: [1], 2: [2, 3]}
+
+
+def test_moves_restart_from_stored_pairs_and_decide_as_one_pass():
+    """A store applies merges, then moves; a clusterer loaded from what it holds decides as one that never
+    restarted, and every id ever given still leads to a story through the reported merges."""
+    rng = np.random.default_rng(7)
+    centres = rng.standard_normal((6, DIM))
+    stream = []
+    for rowid in range(1, 81):
+        v = centres[rowid % 6] + 0.9 * rng.standard_normal(DIM)
+        stream.append(StoryFeatures(rowid, float(100 + rng.integers(0, 6)), (v / np.linalg.norm(v)).astype(
+            np.float32), NO_TERMS))
+    stream = [stream[i] for i in rng.permutation(len(stream))]
+    once = StoryClusterer(MOVES)
+    results = [once.add(f) for f in stream]
+    assert any(r.moved for r in results)
+    by_rowid = {f.rowid: f for f in stream}
+    stored: dict[int, int] = {}
+    absorbed: dict[int, int] = {}
+    restarted = []
+    for start in range(0, len(stream), 10):
+        c = StoryClusterer(MOVES)
+        c.load((by_rowid[r], s) for r, s in sorted(stored.items()))
+        for f in stream[start:start + 10]:
+            result = c.add(f)
+            restarted.append(result)
+            stored[f.rowid] = result.story
+            for gone, keep in result.merged:
+                stored = {r: keep if s == gone else s for r, s in stored.items()}
+                absorbed[gone] = keep
+            stored.update(result.moved)
+    assert restarted == results
+    assert stored == once.assignments()
+    live = set(stored.values())
+    for r in results:
+        story = r.story
+        while story not in live:
+            story = absorbed[story]

@@ -147,3 +147,27 @@ def test_rebuild_decides_as_indexing_in_date_order_did(tmp_path, embedder):
     expected, rebuilt = _stories(in_date_order), _stories(undated_first)
     pairs = {(expected[i], rebuilt[i]) for i in expected}
     assert len(pairs) == len(set(expected.values())) == len(set(rebuilt.values()))
+
+
+def test_moves_are_persisted():
+    """With local moves on (StoryParams.move_slack), `assign` rewrites each moved article's row after the
+    merges, so the stored stories are the clusterer's after every add."""
+    import sqlite3
+
+    import numpy as np
+
+    from indexer.enrich.stories import StoryClusterer, StoryParams
+
+    conn = sqlite3.connect(":memory:")  # the two tables `assign` writes, as the index schema declares them
+    conn.executescript("CREATE TABLE articles (rowid INTEGER PRIMARY KEY, story INTEGER NOT NULL DEFAULT 0, "
+                       "story_terms BLOB); CREATE TABLE story_merges (absorbed INTEGER PRIMARY KEY, "
+                       "survivor INTEGER NOT NULL, generation INTEGER NOT NULL);")
+    state = StoryClusterer(StoryParams(lexical_weight=0.0, move_slack=0.1))
+    points = [(1.0, 0.0), (1.0, 0.05), (1.0, 1.2), (0.0, 1.0), (0.05, 1.0)]  # 3 moves to 4's story at the 4th
+    for rowid, (x, y) in enumerate(points, start=1):
+        conn.execute("INSERT INTO articles (rowid) VALUES (?)", (rowid,))
+        vector = np.zeros(8, dtype=np.float32)
+        vector[:2] = x, y
+        story_store.assign(conn, state, rowid, "", "", "", vector[None, :], generation=rowid)
+        assert dict(conn.execute("SELECT rowid, story FROM articles")) == state.assignments()
+    assert state.stories() == {1: [1, 2], 4: [3, 4, 5]}
