@@ -157,12 +157,14 @@ def cmd_stories_rebuild(args: argparse.Namespace) -> int:
     """Re-cluster every article into stories, e.g. after changing the clustering parameters."""
     from dataclasses import replace
 
+    from indexer.enrich.stories import StoryParams
     from indexer.store.index_store import IndexStore, Manifest
 
     store = IndexStore.create_or_open(args.index, Manifest.read(args.index), lock=True)
     try:
         changes = {k: v for k, v in (("threshold", args.threshold), ("window_days", args.window_days)) if v is not None}
-        count = store.rebuild_stories(replace(store.story_params(), **changes))
+        base = StoryParams() if args.defaults else store.story_params()
+        count = store.rebuild_stories(replace(base, **changes))
     finally:
         store.close()
     print(f"{args.index}: {count} stories", file=sys.stderr)
@@ -360,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_index_arg(p)
     p.add_argument("--threshold", type=float, help="similarity a story must reach to take an article")
     p.add_argument("--window-days", type=float, help="only articles this many days apart are compared")
+    p.add_argument("--defaults", action="store_true",
+                   help="start from this release's settings, not the ones the index recorded (e.g. local moves)")
     p.set_defaults(func=cmd_stories_rebuild)
 
     entities = sub.add_parser("entities", help="people, organisations and places").add_subparsers(

@@ -125,7 +125,7 @@ class Stories(Stage):
     name = "stories"
 
     def begin(self, batch: StageBatch) -> None:
-        params = StoryParams(**batch.settings["stories"])
+        params = StoryParams.recorded(batch.settings["stories"])
         batch.scratch[self.name] = clusterer(batch.folder, batch.conn, batch.generation - 1, params)
 
     def apply(self, batch: StageBatch) -> None:

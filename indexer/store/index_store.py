@@ -426,7 +426,8 @@ class IndexStore:
             raise
 
     def story_params(self) -> StoryParams:
-        return StoryParams(**self.manifest.stories)
+        """The clustering settings this index records (see `StoryParams.recorded`)."""
+        return StoryParams.recorded(self.manifest.stories)
 
     def rebuild_stories(self, params: StoryParams | None = None) -> int:
         """Re-cluster every article (after a parameter change); the stories, counted. One transaction."""

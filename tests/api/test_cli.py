@@ -114,3 +114,28 @@ def test_a_date_off_the_calendar_exits_2_naming_the_flag(small_index, tmp_path):
     assert out.returncode == 1
     assert f"{source}:2: published: '2013-02-30' is not on the calendar" in out.stderr
     assert "indexed 1 articles" in out.stderr
+
+
+def test_stories_rebuild_keeps_an_older_index_s_settings_unless_told_defaults(small_index, tmp_path):
+    """An index whose manifest predates local moves clusters as it always did (moves off); `stories rebuild`
+    keeps that, and `--defaults` adopts this release's settings."""
+    import shutil
+
+    from indexer.enrich.stories import StoryParams
+
+    index = tmp_path / "idx"
+    shutil.copytree(small_index, index, ignore=shutil.ignore_patterns("write.lock"))
+    manifest = json.loads((index / "manifest.json").read_text(encoding="utf-8"))
+    for key in ("move_slack", "merge_margin"):
+        del manifest["stories"][key]
+    (index / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+    def recorded() -> dict:
+        return json.loads((index / "manifest.json").read_text(encoding="utf-8"))["stories"]
+
+    assert run("stories", "rebuild", "--index", str(index)).returncode == 0
+    assert (recorded()["move_slack"], recorded()["merge_margin"]) == (None, 0.0)
+    assert run("stories", "rebuild", "--index", str(index), "--defaults").returncode == 0
+    defaults = StoryParams()
+    assert (recorded()["move_slack"], recorded()["merge_margin"]) == (defaults.move_slack, defaults.merge_margin)
+    assert defaults.move_slack is not None

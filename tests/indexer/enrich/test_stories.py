@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from indexer.enrich.stories import (
+    BEFORE_MOVES,
     Assignment,
     StoryClusterer,
     StoryFeatures,
@@ -88,7 +89,7 @@ def test_merge_keeps_the_older_id_and_is_reported():
     bridge = StoryFeatures(5, 0.0, (mix / np.linalg.norm(mix)).astype(np.float32), terms_of("", f"{a} {a} {b}"))
 
     def two_stories(threshold: float) -> StoryClusterer:
-        c = StoryClusterer(StoryParams(threshold=threshold))
+        c = StoryClusterer(StoryParams(threshold=threshold, **BEFORE_MOVES))  # the merge rule on its own
         assert c.add(StoryFeatures(1, 0.0, va, terms_of("", a))) == Assignment(1)
         assert c.add(StoryFeatures(2, 0.0, vb, terms_of("", b))) == Assignment(2)
         return c
@@ -103,7 +104,7 @@ def test_merge_keeps_the_older_id_and_is_reported():
 
 
 def test_newer_story_absorbed_even_when_the_article_joins_it():
-    c = StoryClusterer(StoryParams(threshold=0.2))
+    c = StoryClusterer(StoryParams(threshold=0.2, **BEFORE_MOVES))
     a, b = "alpha bravo charlie delta echo foxtrot", "golf hotel india juliet kilo lima"
     va, vb = unit(10), unit(11)
     c.add(StoryFeatures(1, 0.0, va, terms_of("", a)))
@@ -216,7 +217,7 @@ def test_arrival_order_does_not_change_the_stories():
 # --- local moves (StoryParams.move_slack) ------------------------------------------------------------------
 
 NO_TERMS = Terms(np.zeros(0, np.int64), np.zeros(0, np.float32))
-MOVES = StoryParams(lexical_weight=0.0, move_slack=0.1)  # sim = the dense cosine: the geometry below is exact
+MOVES = StoryParams(lexical_weight=0.0, move_slack=0.1, merge_margin=0.0)  # sim = the dense cosine: exact geometry
 
 
 def planar(rowid: int, x: float, y: float, day: float = 100.0) -> StoryFeatures:
@@ -228,13 +229,13 @@ def planar(rowid: int, x: float, y: float, day: float = 100.0) -> StoryFeatures:
 def test_an_early_article_moves_to_its_own_story_when_it_arrives():
     """3 (between topics x and y, nearer y) arrives while only x's story exists and joins it; once y's articles
     arrive its average link to them beats its link to x's story, so it moves, and the move is reported."""
-    shipped, moving = StoryClusterer(StoryParams(lexical_weight=0.0)), StoryClusterer(MOVES)
+    before, moving = StoryClusterer(StoryParams(lexical_weight=0.0, **BEFORE_MOVES)), StoryClusterer(MOVES)
     results = []
     for f in [planar(1, 1.0, 0.0), planar(2, 1.0, 0.05), planar(3, 1.0, 1.2), planar(4, 0.0, 1.0),
               planar(5, 0.05, 1.0)]:
-        shipped.add(f)
+        before.add(f)
         results.append(moving.add(f))
-    assert shipped.stories() == {1: [1, 2, 3], 4: [4, 5]}
+    assert before.stories() == {1: [1, 2, 3], 4: [4, 5]}
     assert moving.stories() == {1: [1, 2], 4: [3, 4, 5]}
     assert results[3] == Assignment(4, (), ((3, 4),))  # 4 founds a story and takes 3 with it
     assert results[4] == Assignment(4)
@@ -286,3 +287,11 @@ def test_moves_restart_from_stored_pairs_and_decide_as_one_pass():
         story = r.story
         while story not in live:
             story = absorbed[story]
+
+
+def test_recorded_settings_missing_a_later_setting_decide_as_before_it():
+    """A manifest written before local moves lacks their settings: they read as off, not as today's defaults."""
+    old = {"threshold": 0.35, "window_days": 3.0, "lexical_weight": 0.7, "candidates": 64, "max_members": 64,
+           "merge": True}
+    assert StoryParams.recorded(old) == StoryParams(move_slack=None, merge_margin=0.0)
+    assert StoryParams.recorded({**old, "move_slack": 0.2, "merge_margin": 0.1}).move_slack == 0.2
