@@ -146,24 +146,34 @@ def _stream(n: int = 60) -> list[StoryFeatures]:
     return out
 
 
+def _restarting(stream: list[StoryFeatures], params: StoryParams,
+                every: int = 10) -> tuple[list[Assignment], dict[int, int], dict[int, int]]:
+    """Add `stream`, restarting a clusterer after every `every` articles from what a store keeps: features and
+    story ids, with each add's merges applied, then its moves. The assignments, the stored ids, absorbed ids."""
+    by_rowid = {f.rowid: f for f in stream}
+    stored: dict[int, int] = {}
+    absorbed: dict[int, int] = {}
+    results = []
+    for start in range(0, len(stream), every):
+        c = StoryClusterer(params)
+        c.load((by_rowid[r], s) for r, s in sorted(stored.items()))
+        for f in stream[start:start + every]:
+            result = c.add(f)
+            results.append(result)
+            stored[f.rowid] = result.story
+            for gone, keep in result.merged:
+                stored = {r: keep if s == gone else s for r, s in stored.items()}
+                absorbed[gone] = keep
+            stored.update(result.moved)
+    return results, stored, absorbed
+
+
 def test_load_round_trip_matches_never_restarting():
     stream = _stream()
     once = StoryClusterer()
     results = [once.add(f) for f in stream]
-    # restart after every 10 articles, from what a store would keep: features and story ids
-    stored: dict[int, int] = {}
-    by_rowid = {f.rowid: f for f in stream}
-    restarted_results = []
-    for start in range(0, len(stream), 10):
-        c = StoryClusterer()
-        c.load((by_rowid[r], s) for r, s in sorted(stored.items()))
-        for f in stream[start:start + 10]:
-            result = c.add(f)
-            restarted_results.append(result)
-            stored[f.rowid] = result.story
-            for gone, keep in result.merged:
-                stored = {r: keep if s == gone else s for r, s in stored.items()}
-    assert restarted_results == results
+    restarted, stored, _ = _restarting(stream, StoryParams())
+    assert restarted == results
     assert stored == once.assignments()
     # features survive the round trip through bytes
     f = stream[0]
@@ -265,21 +275,7 @@ def test_moves_restart_from_stored_pairs_and_decide_as_one_pass():
     once = StoryClusterer(MOVES)
     results = [once.add(f) for f in stream]
     assert any(r.moved for r in results)
-    by_rowid = {f.rowid: f for f in stream}
-    stored: dict[int, int] = {}
-    absorbed: dict[int, int] = {}
-    restarted = []
-    for start in range(0, len(stream), 10):
-        c = StoryClusterer(MOVES)
-        c.load((by_rowid[r], s) for r, s in sorted(stored.items()))
-        for f in stream[start:start + 10]:
-            result = c.add(f)
-            restarted.append(result)
-            stored[f.rowid] = result.story
-            for gone, keep in result.merged:
-                stored = {r: keep if s == gone else s for r, s in stored.items()}
-                absorbed[gone] = keep
-            stored.update(result.moved)
+    restarted, stored, absorbed = _restarting(stream, MOVES)
     assert restarted == results
     assert stored == once.assignments()
     live = set(stored.values())
