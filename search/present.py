@@ -49,7 +49,7 @@ def result(article: ArticleRow, rows: list[PassageRow], score: float, query: Que
 def as_written(word: str, text: str) -> str:
     """The first word of `text` that a query word's stem starts ("stance" -> "stan" finds "standing"): what a
     reader sees the article share with the query, so a loose stem match shows as what it is."""
-    found = re.search(r"\b" + re.escape(stem(word)) + r"\w*", text, re.I)
+    found = term_pattern([word]).search(text)
     return found.group(0) if found else word
 
 
