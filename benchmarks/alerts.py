@@ -65,6 +65,8 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS as STOP
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from plots import pyplot  # noqa: E402 (beside this script: its directory is on sys.path when run)
+
 import indexer.enrich as enrich  # noqa: E402
 import indexer.enrich.alerts as matching  # noqa: E402
 from indexer.enrich.alerts import AlertMatching, Compiled, match_vectors  # noqa: E402
@@ -301,12 +303,8 @@ def quality(args: argparse.Namespace) -> int:
 
 
 def plot_quality(path: Path, sweep: list[dict]) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     c = CALIBRATED
@@ -600,12 +598,8 @@ def micro_breakdown(templates: dict[int, Path], sizes: list[int], sample: list[t
 
 
 def plot_scale(path: Path, rows: list[dict]) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     sizes = [max(r["saved"], 100) for r in rows]

@@ -26,6 +26,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from plots import pyplot  # noqa: E402 (beside this script: its directory is on sys.path when run)
+
 from search.evaluation.evaluate import load_beir  # noqa: E402
 from search.evaluation.metrics import evaluate  # noqa: E402
 from search.fusion import convex  # noqa: E402
@@ -103,12 +105,8 @@ def main() -> None:
             "chosen": best, "rows": {label: {"weights": rows[label], "metrics": table[label]} for label in rows},
             "grid": [{"weights": w, **{name: scores[name][i] for name in data}} for i, w in enumerate(grid)],
         }, indent=2))
-        try:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
+        plt = pyplot()
+        if plt is None:
             return
         fig, ax = plt.subplots(figsize=(6, 4))
         for name in data:

@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
+from plots import pyplot  # beside this script (its directory is on sys.path when run)
 
 QUERIES = [
     "Russia stance on DPRK sanctions",
@@ -267,12 +268,8 @@ def _write(out: Path | None, latencies: np.ndarray, result: dict, title: str) ->
 
 
 def _plot(latencies: np.ndarray, result: dict, path: Path, title: str) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     if not len(latencies):
         return

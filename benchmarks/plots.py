@@ -4,6 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
+
+
+def pyplot() -> ModuleType | None:
+    """matplotlib.pyplot drawing to files (the Agg backend: no display on a server), or None when matplotlib is
+    not installed, so that a benchmark still prints and writes its JSON without its PNG."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
 
 
 def ndcg_bars(path: Path, groups: Sequence[str], series: Mapping[str, Sequence[float]], ylim: tuple[float, float],

@@ -53,6 +53,8 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS as STOP
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from plots import pyplot  # noqa: E402 (beside this script: its directory is on sys.path when run)
+
 from indexer.relevance import Setting, relevant, stem, words_found, words_needed  # noqa: E402
 from search import Searcher  # noqa: E402
 from search.evaluation.evaluate import load_beir  # noqa: E402
@@ -359,12 +361,8 @@ def main() -> int:
 
 def plot(path: Path, curves: dict, chosen: Setting) -> None:
     """F1 against each floor, the other constants at the chosen setting."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     with_words = [float(w) for w in WITH_WORDS if w <= chosen.cosine]

@@ -27,6 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from plots import pyplot  # noqa: E402 (beside this script: its directory is on sys.path when run)
+
 from search import Searcher, SearchOptions  # noqa: E402
 from search.evaluation.evaluate import load_beir  # noqa: E402
 from search.evaluation.story_bench import built_index  # noqa: E402
@@ -80,12 +82,8 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"chosen_on": args.folders[0].name, "floor": chosen, "curves": curves},
                                    indent=2) + "\n", encoding="utf-8")
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return 0
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, points in curves.items():
