@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 try:  # imported as benchmarks.milvusserver by the tests, or from beside a script in benchmarks/
-    from benchmarks.netns import LoopbackNamespace, Relay
+    from benchmarks.netns import LoopbackNamespace, Relay, Service
     from benchmarks.netns import unavailable as namespace_unavailable
 except ModuleNotFoundError:
-    from netns import LoopbackNamespace, Relay  # type: ignore[no-redef]
+    from netns import LoopbackNamespace, Relay, Service  # type: ignore[no-redef]
     from netns import unavailable as namespace_unavailable  # type: ignore[no-redef]
 
 START_SECONDS = 120  # about 10 s on an idle 2-core machine; far more under load
@@ -46,7 +46,7 @@ def binaries() -> Path:
     return folder / "bin"
 
 
-class MilvusServer:
+class MilvusServer(Service):
     """A Milvus standalone server with its data in `base_dir`, reachable at `uri` while it runs."""
 
     def __init__(self, base_dir: Path) -> None:
@@ -60,17 +60,6 @@ class MilvusServer:
     @property
     def uri(self) -> str:
         return f"http://127.0.0.1:{self.relay.port}"
-
-    def __enter__(self) -> MilvusServer:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _configure(self) -> dict[str, str]:
         """Write the server's config into base_dir (ports, data and log folders); its environment."""

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Self
 
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -35,6 +36,28 @@ def unavailable() -> str:
         return "needs root to create a network namespace"
     missing = [tool for tool in ("unshare", "nsenter", "ip") if not shutil.which(tool)]
     return f"needs {', '.join(missing)} (util-linux, iproute2)" if missing else ""
+
+
+class Service:
+    """Something a test or benchmark starts and stops (a namespaced server or cluster): `with` starts it and, if
+    starting fails partway, stops what was started before the error goes on; leaving the block stops it."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 class LoopbackNamespace:

@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 try:  # imported as benchmarks.raycluster by the tests, or from beside a script in benchmarks/
-    from benchmarks.netns import LoopbackNamespace
+    from benchmarks.netns import LoopbackNamespace, Service
     from benchmarks.netns import unavailable as namespace_unavailable
 except ModuleNotFoundError:
-    from netns import LoopbackNamespace  # type: ignore[no-redef]
+    from netns import LoopbackNamespace, Service  # type: ignore[no-redef]
     from netns import unavailable as namespace_unavailable  # type: ignore[no-redef]
 
 PORT = 6379  # the namespace is private: the default port cannot collide with anything
@@ -34,7 +34,7 @@ def unavailable() -> str:
     return ""
 
 
-class LoopbackCluster:
+class LoopbackCluster(Service):
     """`nodes` Ray nodes of `cpus` CPUs each, all on 127.0.0.1 in their own network namespace."""
 
     def __init__(self, temp_dir: Path, nodes: int = 2, cpus: int = 1, object_store_mb: int = 256) -> None:
@@ -43,17 +43,6 @@ class LoopbackCluster:
         self.address = f"127.0.0.1:{PORT}"
         self.env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
         self.namespace = LoopbackNamespace()
-
-    def __enter__(self) -> LoopbackCluster:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def start(self) -> None:
         """Create the namespace and start the head and workers."""
